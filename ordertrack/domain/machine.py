@@ -1,0 +1,508 @@
+"""The order state machine: which changes are allowed and what each one does.
+
+Every function takes the current `OrderState` and returns an `Outcome` (the next state, the new
+timeline entries and the customer notices to send) or raises `TransitionRejected` with a message a
+person can act on. The workflow calls the `check_*` functions from its update validators and the
+`on_*` functions to apply; both share one rule set, so a validator never disagrees with its handler.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from ordertrack.domain.messages import (
+    AddressChangeRequest,
+    CancelRequest,
+    CorrectionRequest,
+    FulfillmentUpdate,
+)
+from ordertrack.domain.models import Order, PaymentStatus
+from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.state import OrderState
+from ordertrack.domain.statuses import (
+    FINAL,
+    NEEDS_TRACKING,
+    PRE_SHIPMENT,
+    TRACKED,
+    FulfillmentEvent,
+    OrderStatus,
+)
+from ordertrack.domain.timeline import EntryKind, TimelineEntry
+from ordertrack.domain.tracking import TrackingSnapshot
+
+SYSTEM = "system"
+SHOP = "shop"
+CARRIER = "carrier"
+
+
+class TransitionRejected(ValueError):
+    """A requested change is not allowed now; the message says what was asked, why not, and what is."""
+
+
+class MessageKind(StrEnum):
+    """Customer messages the lifecycle sends."""
+
+    CONFIRMATION = "confirmation"
+    SHIPPED = "shipped"
+    DELAYED = "delayed"
+    DELIVERED = "delivered"
+    REVIEW_REQUEST = "review_request"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to send; `dedupe_key` makes it once-only per real change, whoever retries."""
+
+    kind: MessageKind
+    dedupe_key: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: OrderState
+    entries: tuple[TimelineEntry, ...] = ()
+    notices: tuple[Notice, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.entries)
+
+
+# event -> (statuses it may come from, status it leads to)
+FULFILLMENT_RULES: dict[FulfillmentEvent, tuple[frozenset[OrderStatus], OrderStatus]] = {
+    FulfillmentEvent.PAYMENT_CONFIRMED: (frozenset({OrderStatus.RECEIVED}), OrderStatus.CONFIRMED),
+    FulfillmentEvent.PICKING_STARTED: (frozenset({OrderStatus.CONFIRMED}), OrderStatus.PICKING),
+    FulfillmentEvent.PACKED: (
+        frozenset({OrderStatus.CONFIRMED, OrderStatus.PICKING}),
+        OrderStatus.PACKED,
+    ),
+    FulfillmentEvent.SHIPPED: (
+        frozenset({OrderStatus.CONFIRMED, OrderStatus.PICKING, OrderStatus.PACKED}),
+        OrderStatus.SHIPPED,
+    ),
+}
+
+# Statuses an operator may never set by hand: the start, the workflow's own ending, and the
+# cancellation that has its own update (with its own "before shipping" rule).
+NOT_CORRECTABLE_TO = frozenset({OrderStatus.RECEIVED, OrderStatus.COMPLETED, OrderStatus.CANCELLED})
+
+
+def _names(values: Iterable[StrEnum]) -> str:
+    listed = sorted(value.value for value in values)
+    return ", ".join(listed) if listed else "nothing"
+
+
+def _reject(action: str, state: OrderState, why: str, allowed: Iterable[StrEnum] | str) -> None:
+    allowed_text = allowed if isinstance(allowed, str) else _names(allowed)
+    raise TransitionRejected(
+        f"{action} refused: the order is {state.status.value}; {why}. Allowed now: {allowed_text}."
+    )
+
+
+def allowed_fulfillment_events(state: OrderState) -> list[FulfillmentEvent]:
+    return [event for event, (sources, _) in FULFILLMENT_RULES.items() if state.status in sources]
+
+
+def allowed_corrections(state: OrderState) -> list[OrderStatus]:
+    if state.status in FINAL:
+        return []
+    has_tracking = bool(state.carrier and state.tracking_number)
+    return [
+        status
+        for status in OrderStatus
+        if status not in NOT_CORRECTABLE_TO
+        and status != state.status
+        and (has_tracking or status not in NEEDS_TRACKING)
+    ]
+
+
+def estimate_deadline(estimate: datetime) -> datetime:
+    """When an estimated delivery counts as missed: a date-only estimate (midnight) lasts all day."""
+    if estimate.timetz().replace(tzinfo=None) == time(0, 0):
+        return estimate + timedelta(days=1)
+    return estimate
+
+
+# ---------------------------------------------------------------------------------------------
+# Building outcomes
+
+
+class _Change:
+    """Accumulates one outcome: field updates, timeline entries and notices, applied in order."""
+
+    def __init__(self, state: OrderState, now: datetime) -> None:
+        self.state = state
+        self.now = now
+        self.entries: list[TimelineEntry] = []
+        self.notices: list[Notice] = []
+
+    def update(self, **fields: Any) -> None:
+        self.state = self.state.model_copy(update=fields)
+
+    def record(
+        self,
+        kind: EntryKind,
+        message: str,
+        actor: str,
+        *,
+        reason: str | None = None,
+        location: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        entry = TimelineEntry(
+            seq=self.state.version + 1,
+            at=at or self.now,
+            kind=kind,
+            status=self.state.status,
+            message=message,
+            actor=actor,
+            reason=reason,
+            location=location,
+        )
+        self.entries.append(entry)
+        self.update(timeline=(*self.state.timeline, entry))
+
+    def notify(self, kind: MessageKind, dedupe_key: str, **details: str) -> None:
+        self.notices.append(Notice(kind, dedupe_key, details))
+
+    def set_status(self, status: OrderStatus, message: str, actor: str, reason: str | None = None) -> None:
+        """Move to `status` and run what entering it does (timestamps, delay flag, notices)."""
+        if status == self.state.status:
+            return
+        fields: dict[str, Any] = {"status": status, "status_since": self.now}
+        if status == OrderStatus.CONFIRMED:
+            fields["confirmed_at"] = self.state.confirmed_at or self.now
+        elif status == OrderStatus.SHIPPED:
+            fields["shipped_at"] = self.state.shipped_at or self.now
+        elif status == OrderStatus.DELIVERED:
+            fields.update(delivered_at=self.now, delayed=False, delay_reason=None)
+        if status != OrderStatus.DELIVERED and self.state.delivered_at and status in TRACKED:
+            fields["delivered_at"] = None  # an operator reverted a delivery: no review request
+        self.update(**fields)
+        self.record(EntryKind.STATUS, message, actor, reason=reason)
+        notice = {
+            OrderStatus.CONFIRMED: (MessageKind.CONFIRMATION, "confirmed"),
+            OrderStatus.SHIPPED: (MessageKind.SHIPPED, f"shipped:{self.state.tracking_number}"),
+            OrderStatus.DELIVERED: (MessageKind.DELIVERED, "delivered"),
+            OrderStatus.CANCELLED: (MessageKind.CANCELLED, "cancelled"),
+        }.get(status)
+        if notice:
+            self.notify(*notice, **({"reason": reason} if reason else {}))
+
+    def flag_delay(self, dedupe_key: str, reason: str, new_date: datetime | None = None) -> None:
+        self.update(delayed=True, delay_reason=reason)
+        self.record(EntryKind.DELAY, reason, SYSTEM)
+        details = {"reason": reason}
+        if new_date:
+            details["new_date"] = new_date.isoformat()
+        self.notify(MessageKind.DELAYED, dedupe_key, **details)
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.state, tuple(self.entries), tuple(self.notices))
+
+
+# ---------------------------------------------------------------------------------------------
+# The start
+
+
+def on_start(order: Order, now: datetime) -> Outcome:
+    """A new order: received, and confirmed at once when it is already paid."""
+    state = OrderState(status_since=now, received_at=now, shipping_address=order.shipping_address)
+    change = _Change(state, now)
+    change.record(EntryKind.STATUS, "Order received", SHOP)
+    if order.payment.status == PaymentStatus.PAID:
+        change.set_status(OrderStatus.CONFIRMED, "Order confirmed (paid)", SYSTEM)
+    return change.outcome()
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests (update handlers): check_* for validators, on_* to apply
+
+
+def check_fulfillment(state: OrderState, update: FulfillmentUpdate) -> OrderStatus | None:
+    """The status the event leads to, None when it repeats what is already recorded (a retry)."""
+    action = f"record_fulfillment {update.event.value!r}"
+    sources, target = FULFILLMENT_RULES[update.event]
+    repeat = state.status == target and (
+        update.tracking_number in (None, state.tracking_number) and update.carrier in (None, state.carrier)
+    )
+    if repeat:
+        return None
+    if state.status not in sources:
+        _reject(
+            action,
+            state,
+            f"{update.event.value} comes only after {_names(sources)}",
+            allowed_fulfillment_events(state),
+        )
+    if update.event == FulfillmentEvent.SHIPPED:
+        if not ((update.carrier or state.carrier) and (update.tracking_number or state.tracking_number)):
+            _reject(
+                action,
+                state,
+                "shipping needs a carrier and a tracking number, "
+                "and none were given here or when the order was packed",
+                "shipped with carrier and tracking_number",
+            )
+    elif update.event != FulfillmentEvent.PACKED and (update.carrier or update.tracking_number):
+        _reject(
+            action,
+            state,
+            "a carrier and tracking number belong to packed or shipped",
+            allowed_fulfillment_events(state),
+        )
+    return target
+
+
+def on_fulfillment(state: OrderState, update: FulfillmentUpdate, now: datetime) -> Outcome:
+    target = check_fulfillment(state, update)
+    change = _Change(state, now)
+    if target is None:
+        return change.outcome()
+    if update.carrier or update.tracking_number:
+        change.update(
+            carrier=update.carrier or state.carrier,
+            tracking_number=update.tracking_number or state.tracking_number,
+        )
+    messages = {
+        OrderStatus.CONFIRMED: "Payment confirmed",
+        OrderStatus.PICKING: "Picking started",
+        OrderStatus.PACKED: "Packed",
+        OrderStatus.SHIPPED: f"Handed to {change.state.carrier}, tracking number {change.state.tracking_number}",
+    }
+    change.set_status(target, messages[target], SHOP)
+    return change.outcome()
+
+
+def check_correction(state: OrderState, request: CorrectionRequest) -> None:
+    allowed = allowed_corrections(state)
+    if request.status in allowed:
+        return
+    action = f"correct_status to {request.status.value!r}"
+    if request.status == state.status:
+        why = "it already has that status"
+    elif request.status == OrderStatus.CANCELLED:
+        why = "cancelling has its own update, cancel, allowed only before shipping"
+    elif request.status in NOT_CORRECTABLE_TO:
+        why = f"{request.status.value} is set only by the order itself"
+    elif state.status in FINAL:
+        why = "a finished order cannot change"
+    else:
+        why = f"{request.status.value} needs a carrier and a tracking number, and the order has none"
+    _reject(action, state, why, allowed)
+
+
+def on_correction(state: OrderState, request: CorrectionRequest, now: datetime) -> Outcome:
+    check_correction(state, request)
+    change = _Change(state, now)
+    change.set_status(
+        request.status,
+        f"Status corrected from {state.status.value} to {request.status.value}",
+        request.operator,
+        reason=request.reason,
+    )
+    return change.outcome()
+
+
+def check_cancel(state: OrderState, request: CancelRequest) -> None:
+    if state.status not in PRE_SHIPMENT:
+        _reject(
+            "cancel",
+            state,
+            "an order can be cancelled only before it is shipped",
+            "correct_status" if state.status not in FINAL else "nothing",
+        )
+
+
+def on_cancel(state: OrderState, request: CancelRequest, now: datetime) -> Outcome:
+    check_cancel(state, request)
+    change = _Change(state, now)
+    change.set_status(OrderStatus.CANCELLED, "Order cancelled", request.operator, reason=request.reason)
+    return change.outcome()
+
+
+def check_address_change(state: OrderState, request: AddressChangeRequest) -> None:
+    if state.status not in PRE_SHIPMENT:
+        _reject(
+            "change_shipping_address",
+            state,
+            "the address can change only before the parcel is shipped",
+            "correct_status" if state.status not in FINAL else "nothing",
+        )
+    if request.address == state.shipping_address:
+        _reject(
+            "change_shipping_address",
+            state,
+            "the new address is the one already on the order",
+            "a different address",
+        )
+
+
+def on_address_change(state: OrderState, request: AddressChangeRequest, now: datetime) -> Outcome:
+    check_address_change(state, request)
+    change = _Change(state, now)
+    change.update(shipping_address=request.address)
+    change.record(
+        EntryKind.ADDRESS,
+        f"Shipping address changed (now {request.address.city}, {request.address.country})",
+        request.operator,
+        reason=request.reason,
+    )
+    return change.outcome()
+
+
+# ---------------------------------------------------------------------------------------------
+# The carrier
+
+
+def on_tracking(state: OrderState, snapshot: TrackingSnapshot, now: datetime) -> Outcome:
+    """Merge a carrier snapshot: new scans, a moved estimate (a delay), and the carrier's status.
+
+    A snapshot for another shipment, or for an order not (or no longer) tracked, changes nothing;
+    one older than the scans already seen adds its missing scans but does not move the status back.
+    """
+    change = _Change(state, now)
+    same_shipment = (snapshot.carrier, snapshot.tracking_number) == (state.carrier, state.tracking_number)
+    if state.status not in TRACKED or not same_shipment:
+        return change.outcome()
+
+    seen = set(state.seen_scans)
+    fresh = sorted((e for e in snapshot.events if e.key not in seen), key=lambda e: e.at)
+    for event in fresh:
+        change.record(EntryKind.SCAN, event.message, CARRIER, location=event.location, at=event.at)
+    if fresh:
+        latest = max(filter(None, (state.last_scan_at, fresh[-1].at)))
+        change.update(seen_scans=(*state.seen_scans, *(e.key for e in fresh)), last_scan_at=latest)
+
+    estimate, previous = snapshot.estimated_delivery, state.estimated_delivery
+    if estimate and estimate != previous:
+        change.update(estimated_delivery=estimate)
+        if previous and estimate.date() > previous.date():
+            change.flag_delay(
+                f"estimate:{estimate.date().isoformat()}",
+                f"The carrier moved the estimated delivery from {previous.date()} to {estimate.date()}",
+                new_date=estimate,
+            )
+        else:
+            change.record(EntryKind.ESTIMATE, f"Estimated delivery {estimate.date()}", CARRIER)
+
+    outdated = state.last_scan_at and (snapshot.latest_event_at or now) < state.last_scan_at
+    if snapshot.status != state.status and not outdated:
+        change.set_status(
+            snapshot.status, f"Carrier reports {snapshot.status.value.replace('_', ' ')}", CARRIER
+        )
+    change.update(tracking_fingerprint=snapshot.fingerprint())
+    if not change.entries:  # a fingerprint alone is no change worth recording
+        return Outcome(state)
+    return change.outcome()
+
+
+def on_tracking_error(state: OrderState, message: str, now: datetime) -> Outcome:
+    """Tracking could not be read for good (unknown number, bad credentials): recorded for ops."""
+    change = _Change(state, now)
+    change.record(EntryKind.CARRIER_ERROR, message, CARRIER)
+    return change.outcome()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deadlines: when each is due, and what its passing does
+
+
+def payment_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
+    return state.received_at + policy.payment_timeout if state.status == OrderStatus.RECEIVED else None
+
+
+def ship_by_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
+    waiting = state.status in PRE_SHIPMENT and state.status != OrderStatus.RECEIVED
+    if waiting and state.confirmed_at and not state.ship_by_missed:
+        return state.confirmed_at + policy.ship_by
+    return None
+
+
+def estimate_missed_deadline(state: OrderState) -> datetime | None:
+    estimate = state.estimated_delivery
+    if state.status in TRACKED and estimate and state.estimate_passed != estimate:
+        return estimate_deadline(estimate)
+    return None
+
+
+def stale_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
+    """No scan for this long marks a tracked order lost; a lost order is watched as long again."""
+    if state.status == OrderStatus.LOST:
+        return state.status_since + policy.stale_tracking_after
+    since = state.tracking_since
+    return since + policy.stale_tracking_after if state.status in TRACKED and since else None
+
+
+def review_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
+    if state.status == OrderStatus.DELIVERED and state.delivered_at:
+        return state.delivered_at + policy.review_request_delay
+    return None
+
+
+def on_payment_timeout(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
+    change = _Change(state, now)
+    if state.status == OrderStatus.RECEIVED:
+        change.set_status(
+            OrderStatus.CANCELLED,
+            "Order cancelled: payment was not confirmed in time",
+            SYSTEM,
+            reason=f"payment not confirmed within {policy.payment_timeout}",
+        )
+    return change.outcome()
+
+
+def on_ship_by_missed(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
+    change = _Change(state, now)
+    deadline = ship_by_deadline(state, policy)
+    if deadline and now >= deadline:
+        change.update(ship_by_missed=True)
+        change.flag_delay("ship-by", f"Not handed to the carrier by {deadline:%Y-%m-%d %H:%M %Z}".strip())
+    return change.outcome()
+
+
+def on_estimate_missed(state: OrderState, now: datetime) -> Outcome:
+    change = _Change(state, now)
+    deadline = estimate_missed_deadline(state)
+    estimate = state.estimated_delivery
+    if deadline and estimate and now >= deadline:
+        change.update(estimate_passed=estimate)
+        change.flag_delay(
+            f"estimate-missed:{estimate.date().isoformat()}",
+            f"The estimated delivery date {estimate.date()} has passed",
+        )
+    return change.outcome()
+
+
+def on_tracking_stale(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
+    change = _Change(state, now)
+    deadline = stale_deadline(state, policy)
+    if state.status != OrderStatus.LOST and deadline and now >= deadline:
+        change.set_status(
+            OrderStatus.LOST,
+            f"No carrier scan since {state.tracking_since:%Y-%m-%d %H:%M}",
+            SYSTEM,
+            reason=f"no scan for {policy.stale_tracking_after}",
+        )
+    return change.outcome()
+
+
+def on_review_due(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
+    change = _Change(state, now)
+    deadline = review_deadline(state, policy)
+    if deadline and now >= deadline:
+        change.notify(MessageKind.REVIEW_REQUEST, "review")
+        change.set_status(OrderStatus.COMPLETED, "Review request sent; order completed", SYSTEM)
+    return change.outcome()
+
+
+def is_done(state: OrderState, policy: TimingPolicy, now: datetime) -> bool:
+    """Whether the workflow may end: a final status, or a lost order watched long enough."""
+    if state.status in FINAL:
+        return True
+    deadline = stale_deadline(state, policy)
+    return state.status == OrderStatus.LOST and deadline is not None and now >= deadline

@@ -1,0 +1,62 @@
+"""The workflow's inputs and requests: one model per message, plain pydantic JSON on the wire."""
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from ordertrack.domain.models import Address, Order
+from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.state import OrderState
+from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
+from ordertrack.domain.tracking import CarrierName, TrackingNumber
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+Operator = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrderInput(_Request):
+    """`OrderWorkflow` input: the order, the policy in force at start, and the tracking-page token.
+
+    `state` is set only when the workflow continues as new, carrying everything it knew.
+    """
+
+    order: Order
+    policy: TimingPolicy = TimingPolicy()
+    tracking_token: Annotated[str, Field(min_length=22, max_length=128)]
+    state: OrderState | None = None
+
+
+class FulfillmentUpdate(_Request):
+    """`record_fulfillment`: warehouse progress from the shop."""
+
+    event: FulfillmentEvent
+    carrier: CarrierName | None = None
+    tracking_number: TrackingNumber | None = None
+    at: AwareDatetime | None = None
+
+
+class CorrectionRequest(_Request):
+    """`correct_status`: an operator sets the status by hand."""
+
+    status: OrderStatus
+    reason: Reason
+    operator: Operator
+
+
+class CancelRequest(_Request):
+    """`cancel`: allowed only before the parcel is shipped."""
+
+    reason: Reason
+    operator: Operator
+
+
+class AddressChangeRequest(_Request):
+    """`change_shipping_address`: allowed only before the parcel is shipped."""
+
+    address: Address
+    reason: Reason
+    operator: Operator

@@ -1,0 +1,161 @@
+"""The order as a shop backend sends it (the contract's Order JSON), validated for shipping."""
+
+import re
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+_EMAIL = re.compile(
+    r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+_TIME_ZONE = re.compile(r"^[A-Za-z_]+(?:/[A-Za-z0-9_+-]+)*$")
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def _single_line(value: str) -> str:
+    """Collapse control characters (newlines included) into spaces: names end up in mail headers."""
+    return " ".join(_CONTROL_CHARS.sub(" ", value).split())
+
+
+def _required_text(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_single_line), AfterValidator(_required_text)]
+OptionalText = Annotated[str, AfterValidator(_single_line)]
+OrderId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    ),
+]
+Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class Customer(_Model):
+    name: Annotated[Text, Field(max_length=200)]
+    email: Annotated[str, Field(max_length=254)]
+    phone: str | None = None
+    locale: str = "en"
+    time_zone: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email_shape(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError("not a valid email address (expected name@domain.tld)")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _PHONE.match(value.replace(" ", "")):
+            raise ValueError("not an E.164 phone number (expected +<country><number>, e.g. +5511999990000)")
+        return value.replace(" ", "") if value else value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _TIME_ZONE.match(value):
+            raise ValueError("not an IANA time zone name (expected e.g. America/Sao_Paulo)")
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale_shape(cls, value: str) -> str:
+        if not _LOCALE.match(value):
+            raise ValueError("not a locale tag (expected e.g. en, pt-BR, es)")
+        return value
+
+
+class Address(_Model):
+    name: Annotated[Text, Field(max_length=200)]
+    line1: Annotated[Text, Field(max_length=200)]
+    line2: Annotated[OptionalText, Field(max_length=200)] | None = None
+    city: Annotated[Text, Field(max_length=100)]
+    region: Annotated[OptionalText, Field(max_length=100)] | None = None
+    postal_code: Annotated[Text, Field(max_length=20)]
+    country: str
+
+    @field_validator("country")
+    @classmethod
+    def _country_code(cls, value: str) -> str:
+        if not _COUNTRY.match(value):
+            raise ValueError("not an ISO 3166-1 alpha-2 country code (expected e.g. BR, PT, US)")
+        return value
+
+
+class Item(_Model):
+    sku: Annotated[Text, Field(max_length=64)]
+    name: Annotated[Text, Field(max_length=200)]
+    quantity: Annotated[int, Field(gt=0, le=10_000)]
+    unit_price: Annotated[Money, Field(ge=0)]
+
+    @property
+    def subtotal(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class PaymentStatus(StrEnum):
+    PAID = "paid"
+    PENDING = "pending"
+
+
+class Payment(_Model):
+    status: PaymentStatus
+    method: Annotated[OptionalText, Field(max_length=50)] | None = None
+
+
+class NotifyPreferences(_Model):
+    email: bool = True
+    sms: bool = False
+
+
+class Order(_Model):
+    order_id: OrderId
+    placed_at: AwareDatetime
+    customer: Customer
+    shipping_address: Address
+    items: Annotated[list[Item], Field(min_length=1, max_length=500)]
+    currency: str
+    total: Annotated[Money, Field(ge=0)]
+    payment: Payment
+    notify: NotifyPreferences = NotifyPreferences()
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if not _CURRENCY.match(value):
+            raise ValueError("not an ISO 4217 currency code (expected e.g. BRL, EUR, USD)")
+        return value
+
+    @field_validator("total")
+    @classmethod
+    def _total_matches_items(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        items: list[Item] | None = info.data.get("items")
+        if items:
+            expected = sum((item.subtotal for item in items), Decimal(0))
+            if expected != value:
+                raise ValueError(f"total {value} does not match the items, which add up to {expected}")
+        return value

@@ -1,0 +1,34 @@
+"""The timing policy: how long an order waits for each thing before acting."""
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+from ordertrack.domain.durations import format_duration, parse_duration
+
+
+def _to_timedelta(value: object) -> object:
+    """Accept `36h`-style text besides what pydantic takes (ISO 8601 `P1D`, seconds)."""
+    if isinstance(value, str) and not value.upper().startswith("P"):
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_to_timedelta),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+
+class TimingPolicy(BaseModel):
+    """Captured into each order's input at start, so a running order keeps the policy it began with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payment_timeout: Duration = timedelta(hours=72)
+    ship_by: Duration = timedelta(hours=48)
+    carrier_poll_interval: Duration = timedelta(minutes=30)
+    stale_tracking_after: Duration = timedelta(days=7)
+    review_request_delay: Duration = timedelta(days=7)
