@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from ordertrack.domain.durations import format_duration
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -209,10 +210,13 @@ class _Change:
 # The start
 
 
+def initial_state(order: Order, now: datetime) -> OrderState:
+    return OrderState(status_since=now, received_at=now, shipping_address=order.shipping_address)
+
+
 def on_start(order: Order, now: datetime) -> Outcome:
     """A new order: received, and confirmed at once when it is already paid."""
-    state = OrderState(status_since=now, received_at=now, shipping_address=order.shipping_address)
-    change = _Change(state, now)
+    change = _Change(initial_state(order, now), now)
     change.record(EntryKind.STATUS, "Order received", SHOP)
     if order.payment.status == PaymentStatus.PAID:
         change.set_status(OrderStatus.CONFIRMED, "Order confirmed (paid)", SYSTEM)
@@ -272,7 +276,7 @@ def on_fulfillment(state: OrderState, update: FulfillmentUpdate, now: datetime) 
         OrderStatus.CONFIRMED: "Payment confirmed",
         OrderStatus.PICKING: "Picking started",
         OrderStatus.PACKED: "Packed",
-        OrderStatus.SHIPPED: f"Handed to {change.state.carrier}, tracking number {change.state.tracking_number}",
+        OrderStatus.SHIPPED: f"Handed to {change.state.carrier} ({change.state.tracking_number})",
     }
     change.set_status(target, messages[target], SHOP)
     return change.outcome()
@@ -395,9 +399,8 @@ def on_tracking(state: OrderState, snapshot: TrackingSnapshot, now: datetime) ->
         change.set_status(
             snapshot.status, f"Carrier reports {snapshot.status.value.replace('_', ' ')}", CARRIER
         )
+    # Remembered even when nothing else changed, so the next poll waits for a different answer.
     change.update(tracking_fingerprint=snapshot.fingerprint())
-    if not change.entries:  # a fingerprint alone is no change worth recording
-        return Outcome(state)
     return change.outcome()
 
 
@@ -446,12 +449,13 @@ def review_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
 
 def on_payment_timeout(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
     change = _Change(state, now)
-    if state.status == OrderStatus.RECEIVED:
+    deadline = payment_deadline(state, policy)
+    if deadline and now >= deadline:
         change.set_status(
             OrderStatus.CANCELLED,
             "Order cancelled: payment was not confirmed in time",
             SYSTEM,
-            reason=f"payment not confirmed within {policy.payment_timeout}",
+            reason=f"payment not confirmed within {format_duration(policy.payment_timeout)}",
         )
     return change.outcome()
 
@@ -486,7 +490,7 @@ def on_tracking_stale(state: OrderState, policy: TimingPolicy, now: datetime) ->
             OrderStatus.LOST,
             f"No carrier scan since {state.tracking_since:%Y-%m-%d %H:%M}",
             SYSTEM,
-            reason=f"no scan for {policy.stale_tracking_after}",
+            reason=f"no scan for {format_duration(policy.stale_tracking_after)}",
         )
     return change.outcome()
 

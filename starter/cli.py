@@ -1,0 +1,273 @@
+"""`ordertrack`: the command line for developers, shop scripts and operators.
+
+Every command exits 0 on success and otherwise prints one line saying why on stderr, never a
+traceback for bad input.
+"""
+
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from ordertrack.domain.messages import (
+    AddressChangeRequest,
+    CancelRequest,
+    CorrectionRequest,
+    FulfillmentUpdate,
+)
+from ordertrack.domain.models import Address, Order
+from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
+from ordertrack.domain.view import OrderView
+from ordertrack.settings import get_settings
+from starter import client as orders
+
+app = typer.Typer(help="ordertrack: durable order tracking on Temporal.", no_args_is_help=True)
+order_app = typer.Typer(help="Start, inspect and change orders.", no_args_is_help=True)
+db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
+app.add_typer(order_app, name="order")
+app.add_typer(db_app, name="db")
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def validation_summary(err: ValidationError) -> str:
+    """Field-level messages on one line: `customer.email: not a valid email; items.0.quantity: ...`."""
+    parts = []
+    for error in err.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def run(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command and turn the errors a user can cause into one-line messages."""
+
+    @wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return asyncio.run(main(*args, **kwargs))
+        except ValidationError as err:
+            fail(f"invalid {err.title}: {validation_summary(err)}", 2)
+        except orders.OrderNotFound as err:
+            fail(str(err), 3)
+        except orders.RequestRefused as err:
+            fail(str(err), 4)
+        except RPCError as err:
+            fail(f"Temporal answered: {err.message}", 5)
+        except (ConnectionError, OSError) as err:
+            fail(f"cannot connect: {err}", 5)
+        except RuntimeError as err:  # temporalio raises RuntimeError when the server is unreachable
+            if "connect" in str(err).lower():
+                settings = get_settings()
+                fail(f"cannot reach Temporal at {settings.temporal_address}: is it running? ({err})", 5)
+            raise
+
+    return wrapper
+
+
+def read_json(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return json.loads(text)
+    except FileNotFoundError:
+        fail(f"no such file: {path}", 2)
+    except json.JSONDecodeError as err:
+        fail(f"{path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", 2)
+
+
+def default_operator() -> str:
+    return os.environ.get("ORDERTRACK_OPERATOR") or getpass.getuser()
+
+
+def print_view(view: OrderView, as_json: bool) -> None:
+    if as_json:
+        typer.echo(view.model_dump_json(indent=2))
+        return
+    settings = get_settings()
+    flag = "  DELAYED" if view.delayed else ""
+    typer.echo(f"order {view.order_id}: {view.status.value}{flag}")
+    if view.delayed and view.delay_reason:
+        typer.echo(f"  delay:     {view.delay_reason}")
+    if view.carrier:
+        typer.echo(f"  carrier:   {view.carrier} {view.tracking_number or ''}")
+    if view.estimated_delivery:
+        typer.echo(f"  estimated: {view.estimated_delivery:%Y-%m-%d %H:%M %Z}")
+    typer.echo(f"  tracking:  {orders.tracking_url(settings.public_url, view.tracking_token)}")
+    typer.echo("  timeline:")
+    for entry in view.timeline:
+        why = f" (reason: {entry.reason})" if entry.reason else ""
+        where = f" [{entry.location}]" if entry.location else ""
+        when = f"{entry.at:%Y-%m-%d %H:%M:%S}"
+        typer.echo(f"    {when} {entry.status.value:<17} {entry.message}{where} by {entry.actor}{why}")
+
+
+async def _client() -> Any:
+    return await orders.connect(get_settings())
+
+
+async def _send(action: Callable[[Any], Awaitable[OrderView]], as_json: bool) -> None:
+    print_view(await action(await _client()), as_json)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the order's view as JSON.")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")]
+OperatorOption = Annotated[str, typer.Option("--operator", default_factory=default_operator, help="Who.")]
+
+
+@order_app.command("start")
+@run
+async def order_start(path: Annotated[str, typer.Argument(help="Order JSON file, or - for stdin.")]) -> None:
+    """Start an order; prints the order id and the customer's tracking URL."""
+    order = Order.model_validate(read_json(path))
+    settings = get_settings()
+    started = await orders.start_order(await _client(), order, settings.timing_policy(), settings.task_queue)
+    note = "" if started.created else " (already started)"
+    typer.echo(f"{started.order_id}{note}")
+    typer.echo(orders.tracking_url(settings.public_url, started.tracking_token))
+
+
+@order_app.command("show")
+@run
+async def order_show(order_id: str, as_json: JsonFlag = False) -> None:
+    """Status, delay flag, tracking and timeline, from the order's workflow."""
+    print_view(await orders.get_order(await _client(), order_id), as_json)
+
+
+@order_app.command("list")
+@run
+async def order_list(
+    status: Annotated[OrderStatus | None, typer.Option(help="Only orders in this status.")] = None,
+    delayed: Annotated[bool, typer.Option("--delayed", help="Only delayed orders.")] = False,
+    carrier: Annotated[str | None, typer.Option(help="Only orders with this carrier.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+) -> None:
+    """Orders through Temporal visibility (the contract's search attributes)."""
+    query = orders.visibility_query(status.value if status else None, True if delayed else None, carrier)
+    found = await orders.list_orders(await _client(), query, limit)
+    for row in found:
+        typer.echo(
+            f"{row.order_id:<20} {row.status or '-':<17} {'delayed' if row.delayed else '':<8}"
+            f"{row.carrier or '-':<10} {row.tracking_number or '-'}"
+        )
+    typer.echo(f"{len(found)} order(s)", err=True)
+
+
+@order_app.command("event")
+@run
+async def order_event(
+    order_id: str,
+    event: FulfillmentEvent,
+    carrier: Annotated[str | None, typer.Option(help="The label's carrier (packed or shipped).")] = None,
+    tracking_number: Annotated[str | None, typer.Option(help="The label's tracking number.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Report warehouse progress (record_fulfillment)."""
+    update = FulfillmentUpdate(event=event, carrier=carrier, tracking_number=tracking_number)
+    await _send(lambda client: orders.record_fulfillment(client, order_id, update), as_json)
+
+
+@order_app.command("correct")
+@run
+async def order_correct(
+    order_id: str,
+    status: Annotated[OrderStatus, typer.Option(help="The status to set.")],
+    reason: ReasonOption,
+    operator: OperatorOption,
+    as_json: JsonFlag = False,
+) -> None:
+    """Correct an order's status by hand, with a reason (audited)."""
+    request = CorrectionRequest(status=status, reason=reason, operator=operator)
+    await _send(lambda client: orders.correct_status(client, order_id, request), as_json)
+
+
+@order_app.command("cancel")
+@run
+async def order_cancel(
+    order_id: str, reason: ReasonOption, operator: OperatorOption, as_json: JsonFlag = False
+) -> None:
+    """Cancel an order that has not shipped yet."""
+    request = CancelRequest(reason=reason, operator=operator)
+    await _send(lambda client: orders.cancel_order(client, order_id, request), as_json)
+
+
+@order_app.command("address")
+@run
+async def order_address(
+    order_id: str,
+    path: Annotated[str, typer.Argument(help="Address JSON file, or - for stdin.")],
+    reason: ReasonOption,
+    operator: OperatorOption,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fix the shipping address of an order that has not shipped yet."""
+    request = AddressChangeRequest(
+        address=Address.model_validate(read_json(path)), reason=reason, operator=operator
+    )
+    await _send(lambda client: orders.change_shipping_address(client, order_id, request), as_json)
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """The Temporal worker alone (production); stops gracefully on SIGTERM or Ctrl-C."""
+    import worker
+
+    worker.main()
+
+
+@app.command("carrier-sim")
+def carrier_sim_command(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8010,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    speed: Annotated[float, typer.Option(min=0.001, help="Simulated seconds per real second.")] = 1.0,
+    error_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of requests that fail.")] = 0.0,
+    error_kinds: Annotated[str, typer.Option(help="Comma list of 5xx, 429, timeout, malformed.")] = "5xx",
+) -> None:
+    """The simulated carrier alone."""
+    from ordertrack.carriers.simulator import FaultConfig, serve_simulator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        faults = FaultConfig(
+            rate=error_rate, kinds=[kind.strip() for kind in error_kinds.split(",") if kind.strip()]
+        )
+    except ValidationError as err:
+        fail(f"invalid fault settings: {validation_summary(err)}", 2)
+    typer.echo(f"simulated carrier on http://{host}:{port} at {speed:g}x")
+    asyncio.run(serve_simulator(host, port, speed, faults))
+
+
+@app.command("up")
+def up_command(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also feed sample orders that move through their lives.")
+    ] = False,
+) -> None:
+    """Everything on embedded defaults: Temporal dev server, worker, SMTP sink, simulated carrier."""
+    from starter.up import run_stack
+
+    run_stack(get_settings(), demo=demo)
+
+
+@db_app.command("upgrade")
+@run
+async def db_upgrade() -> None:
+    """Create or migrate the read-model schema (the worker also does this at start)."""
+    from ordertrack.store.migrate import migrate
+
+    await migrate(get_settings().database_url)
+    typer.echo("database is at the latest schema")

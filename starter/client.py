@@ -1,0 +1,197 @@
+"""The Python client for shop backends and operators: start orders, send requests, read, list.
+
+The CLI and the HTTP API are thin layers over these functions, so all three behave the same.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from ordertrack.domain.messages import (
+    AddressChangeRequest,
+    CancelRequest,
+    CorrectionRequest,
+    FulfillmentUpdate,
+    OrderInput,
+)
+from ordertrack.domain.models import Order
+from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.statuses import OrderStatus
+from ordertrack.domain.view import OrderView, static_summary
+from ordertrack.settings import Settings
+from workflows import search_attributes as sa
+from workflows.order import OrderWorkflow, workflow_id_for
+
+
+class OrderNotFound(LookupError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id!r} not found")
+
+
+class RequestRefused(ValueError):
+    """The workflow refused a request; the message says why and what is allowed now."""
+
+
+@dataclass(frozen=True)
+class StartedOrder:
+    order_id: str
+    workflow_id: str
+    tracking_token: str
+    created: bool  # False when the order had been started before (same workflow id)
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    order_id: str
+    workflow_id: str
+    status: str | None
+    delayed: bool | None
+    carrier: str | None
+    tracking_number: str | None
+    expected_delivery_at: datetime | None
+    running: bool
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def tracking_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/t/{token}"
+
+
+def new_tracking_token() -> str:
+    """An unguessable capability for the customer's tracking page (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+async def start_order(client: Client, order: Order, policy: TimingPolicy, task_queue: str) -> StartedOrder:
+    """Start the order's workflow once; a second start of the same order finds the first."""
+    workflow_id = workflow_id_for(order.order_id)
+    token = new_tracking_token()
+    try:
+        await client.start_workflow(
+            OrderWorkflow.run,
+            OrderInput(order=order, policy=policy, tracking_token=token),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.ORDER_STATUS, OrderStatus.RECEIVED.value)]
+            ),
+            static_summary=static_summary(order),
+        )
+    except WorkflowAlreadyStartedError:
+        view = await get_order(client, order.order_id)
+        return StartedOrder(order.order_id, workflow_id, view.tracking_token, created=False)
+    return StartedOrder(order.order_id, workflow_id, token, created=True)
+
+
+def _handle(client: Client, order_id: str) -> WorkflowHandle[OrderWorkflow, OrderView]:
+    return client.get_workflow_handle_for(OrderWorkflow.run, workflow_id_for(order_id))
+
+
+async def get_order(client: Client, order_id: str) -> OrderView:
+    """The order's view straight from its workflow (operators' source of truth)."""
+    try:
+        return await _handle(client, order_id).query(OrderWorkflow.status)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise OrderNotFound(order_id) from None
+        raise
+
+
+async def _update(client: Client, order_id: str, update: Any, request: BaseModel) -> OrderView:
+    handle = _handle(client, order_id)
+    try:
+        return await handle.execute_update(update, request)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        raise RequestRefused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        description = await _describe_or_none(handle)
+        if description is None:
+            raise OrderNotFound(order_id) from None
+        status = description.typed_search_attributes.get(sa.ORDER_STATUS) or "finished"
+        raise RequestRefused(
+            f"order {order_id} is {status} and its workflow has ended; nothing can change"
+        ) from None
+
+
+async def _describe_or_none(handle: WorkflowHandle[Any, Any]) -> Any:
+    try:
+        return await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def record_fulfillment(client: Client, order_id: str, update: FulfillmentUpdate) -> OrderView:
+    return await _update(client, order_id, OrderWorkflow.record_fulfillment, update)
+
+
+async def correct_status(client: Client, order_id: str, request: CorrectionRequest) -> OrderView:
+    return await _update(client, order_id, OrderWorkflow.correct_status, request)
+
+
+async def cancel_order(client: Client, order_id: str, request: CancelRequest) -> OrderView:
+    return await _update(client, order_id, OrderWorkflow.cancel, request)
+
+
+async def change_shipping_address(client: Client, order_id: str, request: AddressChangeRequest) -> OrderView:
+    return await _update(client, order_id, OrderWorkflow.change_shipping_address, request)
+
+
+def visibility_query(
+    status: str | None = None, delayed: bool | None = None, carrier: str | None = None
+) -> str:
+    """A Temporal visibility query over the contract's search attributes."""
+    clauses = [f"WorkflowType = '{OrderWorkflow.__name__}'"]
+    if status:
+        clauses.append(f"{sa.ORDER_STATUS.name} = '{OrderStatus(status).value}'")
+    if delayed is not None:
+        clauses.append(f"{sa.ORDER_DELAYED.name} = {str(delayed).lower()}")
+    if carrier:
+        if not carrier.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"invalid carrier name {carrier!r}")
+        clauses.append(f"{sa.CARRIER.name} = '{carrier.lower()}'")
+    return " AND ".join(clauses)
+
+
+async def list_orders(client: Client, query: str, limit: int = 100) -> list[OrderSummary]:
+    found = []
+    async for execution in client.list_workflows(query, limit=limit):
+        attrs = execution.typed_search_attributes
+        found.append(
+            OrderSummary(
+                order_id=execution.id.removeprefix("order-"),
+                workflow_id=execution.id,
+                status=attrs.get(sa.ORDER_STATUS),
+                delayed=attrs.get(sa.ORDER_DELAYED),
+                carrier=attrs.get(sa.CARRIER),
+                tracking_number=attrs.get(sa.TRACKING_NUMBER),
+                expected_delivery_at=attrs.get(sa.EXPECTED_DELIVERY_AT),
+                running=execution.status == WorkflowExecutionStatus.RUNNING,
+            )
+        )
+    return found

@@ -1,0 +1,113 @@
+"""`ordertrack up`: the whole system on embedded defaults, in one terminal; Ctrl-C stops it all.
+
+Temporal dev server (state in `var/temporal.db`, UI on :8233), the worker, a local SMTP sink that
+keeps every mail under `var/mail/`, and the simulated carrier; `--demo` also feeds sample orders.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from temporalio.client import Client
+
+from ordertrack.carriers.simulator import FaultConfig, serve_simulator
+from ordertrack.mail.sink import MailSink
+from ordertrack.settings import VAR_DIR, Settings
+from starter.client import connect
+from starter.devserver import start_dev_server
+from worker import run_worker
+
+log = logging.getLogger("ordertrack.up")
+
+UI_PORT = 8233
+# Demo: a carrier day passes in 24 s, and the policy is scaled to match.
+DEMO_SPEED = 3600.0
+DEMO_POLICY = {
+    "carrier_poll_interval": timedelta(seconds=2),
+    "ship_by": timedelta(seconds=90),
+    "stale_tracking_after": timedelta(seconds=40),
+    "review_request_delay": timedelta(seconds=30),
+    "payment_timeout": timedelta(seconds=60),
+}
+
+
+async def wait_for_temporal(settings: Settings, patience: float = 60.0) -> Client:
+    """Connect once the dev server answers (it takes a few seconds to start)."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _stack(settings: Settings, demo: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    port = int(settings.temporal_address.rsplit(":", 1)[1])
+    server = start_dev_server(
+        port=port, ui_port=UI_PORT, db_file=VAR_DIR / "temporal.db", log_file=VAR_DIR / "temporal.log"
+    )
+    sink = MailSink(VAR_DIR / "mail", host=settings.smtp_host, port=settings.smtp_port)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        client = await wait_for_temporal(settings)
+        log.info("Temporal dev server on %s, UI at http://localhost:%d", settings.temporal_address, UI_PORT)
+        sink.start()
+        log.info(
+            "SMTP sink on %s:%d, mails kept in %s", settings.smtp_host, settings.smtp_port, VAR_DIR / "mail"
+        )
+        sim = urlsplit(settings.simulated_carrier_url)
+        tasks.append(
+            asyncio.create_task(
+                serve_simulator(
+                    sim.hostname or "127.0.0.1",
+                    sim.port or 8010,
+                    settings.simulated_carrier_speed,
+                    FaultConfig(),
+                ),
+                name="carrier-sim",
+            )
+        )
+        log.info(
+            "simulated carrier on %s at %gx", settings.simulated_carrier_url, settings.simulated_carrier_speed
+        )
+        tasks.append(asyncio.create_task(run_worker(settings, stop), name="worker"))
+        if demo:
+            from starter.demo import feed_demo_orders
+
+            tasks.append(asyncio.create_task(feed_demo_orders(client, settings), name="demo"))
+        log.info("ready; Ctrl-C stops everything")
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception():
+                log.error("%s stopped: %s", task.get_name(), task.exception())
+    finally:
+        log.info("stopping")
+        stop.set()
+        for task in tasks:
+            if task.get_name() != "worker":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        sink.stop()
+        server.terminate()
+        with contextlib.suppress(Exception):
+            server.wait(timeout=15)
+        log.info("stopped")
+
+
+def run_stack(settings: Settings, *, demo: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    VAR_DIR.mkdir(exist_ok=True)
+    if demo:
+        settings = settings.model_copy(update={**DEMO_POLICY, "simulated_carrier_speed": DEMO_SPEED})
+    asyncio.run(_stack(settings, demo))

@@ -1,0 +1,93 @@
+"""The Temporal worker: builds the client, the activities' resources and the Worker; stops gracefully.
+
+Run it as `ordertrack worker` (production) or inside `ordertrack up` (development). Workers are
+stateless beyond Temporal and the database, so any number of them can serve the `orders` queue.
+"""
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.carrier import CarrierActivities
+from activities.notify import NotifyActivities
+from activities.store import StoreActivities
+from ordertrack.carriers.registry import build_registry
+from ordertrack.mail.smtp import SmtpMailer
+from ordertrack.settings import Settings, get_settings
+from ordertrack.store.migrate import migrate
+from ordertrack.store.repository import Store
+from starter.client import connect
+from workflows.order import OrderWorkflow
+
+log = logging.getLogger("ordertrack.worker")
+
+
+@asynccontextmanager
+async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A ready Worker for the orders queue, with its database, mailer and carriers open."""
+    await migrate(settings.database_url)
+    async with AsyncExitStack() as stack:
+        store = Store.from_url(settings.database_url)
+        stack.push_async_callback(store.close)
+        registry = build_registry(settings)
+        stack.push_async_callback(registry.aclose)
+        notify = NotifyActivities(
+            store,
+            SmtpMailer(settings),
+            public_url=settings.public_url,
+            mail_from=settings.mail_from,
+            carrier_url=registry.carrier_url,
+        )
+        store_activities = StoreActivities(store)
+        yield Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[OrderWorkflow],
+            activities=[
+                store_activities.save_order,
+                store_activities.record_change,
+                notify.send_notification,
+                CarrierActivities(registry).poll_carrier,
+            ],
+            graceful_shutdown_timeout=settings.worker_shutdown_grace,
+        )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve the queue until `stop` is set, then finish running activities within the grace period."""
+    client = await connect(settings)
+    async with order_worker(client, settings) as worker:
+        log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+        running = asyncio.create_task(worker.run())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not running.done():
+            log.info("shutting down: waiting up to %s for running activities", settings.worker_shutdown_grace)
+            await worker.shutdown()
+        await running
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _main() -> None:
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await run_worker(get_settings(), stop)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""OrderWorkflow: one per order, from receipt to review request, thin over the domain's state machine.
+
+The workflow only waits and delegates: the pure `machine` decides what every request, carrier
+snapshot and deadline does, and `_set_status()` is the one place where the status, the search
+attributes, the UI's current details, the read model and the customer's messages change together.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.names import POLL_CARRIER, RECORD_CHANGE, SAVE_ORDER, SEND_NOTIFICATION
+    from ordertrack.domain import machine
+    from ordertrack.domain.durations import format_duration
+    from ordertrack.domain.machine import Notice, Outcome, TransitionRejected
+    from ordertrack.domain.messages import (
+        AddressChangeRequest,
+        CancelRequest,
+        CorrectionRequest,
+        FulfillmentUpdate,
+        OrderInput,
+    )
+    from ordertrack.domain.records import ChangeRecord, NotificationRequest, OrderRecord, PollRequest
+    from ordertrack.domain.state import OrderState
+    from ordertrack.domain.statuses import TRACKED
+    from ordertrack.domain.tracking import TrackingSnapshot
+    from ordertrack.domain.view import OrderView, current_details, order_view
+    from workflows import search_attributes as sa
+
+STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["MailRejected"],
+)
+# Each search attribute and the state field it mirrors.
+SEARCH_ATTRIBUTE_FIELDS: list[tuple[SearchAttributeKey[Any], str]] = [
+    (sa.ORDER_STATUS, "status"),
+    (sa.ORDER_DELAYED, "delayed"),
+    (sa.CARRIER, "carrier"),
+    (sa.TRACKING_NUMBER, "tracking_number"),
+    (sa.EXPECTED_DELIVERY_AT, "estimated_delivery"),
+]
+# Errors after which polling this shipment again cannot help; ops see them in the timeline.
+POLL_GIVE_UP = ["TrackingNotFound", "CarrierAuthFailed", "UnknownCarrier"]
+
+# (when it is due, what its passing does), checked after every wake-up
+Deadline = tuple[Callable[[OrderState], datetime | None], Callable[[OrderState, datetime], Outcome]]
+
+
+def workflow_id_for(order_id: str) -> str:
+    return f"order-{order_id}"
+
+
+@workflow.defn
+class OrderWorkflow:
+    @workflow.init
+    def __init__(self, input: OrderInput) -> None:
+        self._order = input.order
+        self._policy = input.policy
+        self._token = input.tracking_token
+        self._start: Outcome | None = None
+        if input.state is None:
+            self._start = machine.on_start(input.order, workflow.now())
+            self._state = self._start.state
+        else:
+            self._state = input.state
+        self._ready = input.state is not None
+        self._lock = asyncio.Lock()
+        self._outbox: list[NotificationRequest] = []
+        self._sending = False
+        self._poll: asyncio.Task[TrackingSnapshot] | None = None
+        self._poll_failed_for: tuple[str | None, str | None] | None = None
+        policy = self._policy
+        self._deadlines: list[Deadline] = [
+            (
+                lambda s: machine.payment_deadline(s, policy),
+                lambda s, now: machine.on_payment_timeout(s, policy, now),
+            ),
+            (
+                lambda s: machine.ship_by_deadline(s, policy),
+                lambda s, now: machine.on_ship_by_missed(s, policy, now),
+            ),
+            (machine.estimate_missed_deadline, machine.on_estimate_missed),
+            (
+                lambda s: machine.stale_deadline(s, policy),
+                lambda s, now: machine.on_tracking_stale(s, policy, now),
+            ),
+            (
+                lambda s: machine.review_deadline(s, policy),
+                lambda s, now: machine.on_review_due(s, policy, now),
+            ),
+        ]
+
+    # -- run -------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: OrderInput) -> OrderView:
+        courier = asyncio.create_task(self._deliver_notices())
+        if self._start is not None:
+            await self._setup(self._start)
+        while not machine.is_done(self._state, self._policy, workflow.now()):
+            if workflow.info().is_continue_as_new_suggested():
+                await self._drain(courier)
+                workflow.continue_as_new(
+                    OrderInput(
+                        order=self._order, policy=self._policy, tracking_token=self._token, state=self._state
+                    )
+                )
+            await self._step()
+        await self._drain(courier)
+        return self._view()
+
+    async def _setup(self, start: Outcome) -> None:
+        """Create the read-model row, then publish the start like any other change."""
+        async with self._lock:
+            await self._activity(
+                SAVE_ORDER,
+                OrderRecord(
+                    order=self._order,
+                    workflow_id=workflow.info().workflow_id,
+                    tracking_token=self._token,
+                    view=self._view(),
+                ),
+            )
+            self._publish(None, start)
+            self._ready = True
+
+    async def _step(self) -> None:
+        """Wait for the next thing that matters: a change, a poll result, or the nearest deadline."""
+        self._steer_polling()
+        version, poll = self._state.version, self._poll
+        due = [(when, on) for deadline, on in self._deadlines if (when := deadline(self._state))]
+        nearest = min((when for when, _ in due), default=None)
+        timeout = (nearest - workflow.now()).total_seconds() if nearest else None
+        if timeout is None or timeout > 0:
+            with contextlib.suppress(TimeoutError):  # a deadline passed: handled below
+                await workflow.wait_condition(
+                    lambda: self._state.version != version or (poll is not None and poll.done()),
+                    timeout=timeout,
+                    timeout_summary=f"until {nearest:%Y-%m-%d %H:%M} UTC" if nearest else None,
+                )
+        if poll is not None and poll.done() and poll is self._poll:
+            await self._take_poll_result(poll)
+        for when, on in due:
+            if when <= workflow.now():
+                await self._set_status(lambda state, on=on: on(state, workflow.now()))
+
+    # -- the one place where a change is made ----------------------------------------------------
+
+    async def _set_status(self, decide: Callable[[OrderState], Outcome]) -> Outcome:
+        """Decide on the latest state and, when something changed, publish it everywhere at once."""
+        async with self._lock:
+            outcome = decide(self._state)
+            previous, self._state = self._state, outcome.state
+            if outcome.changed:
+                self._publish(previous, outcome)
+                address = outcome.state.shipping_address
+                await self._activity(
+                    RECORD_CHANGE,
+                    ChangeRecord(
+                        view=self._view(timeline=False),
+                        entries=outcome.entries,
+                        shipping_address=address if address != previous.shipping_address else None,
+                    ),
+                )
+            return outcome
+
+    def _publish(self, previous: OrderState | None, outcome: Outcome) -> None:
+        """Search attributes and current details follow the state; notices queue for the courier.
+
+        Without a previous state (the start) every search attribute is set, whoever started the order.
+        """
+        state = outcome.state
+        updates: list[SearchAttributeUpdate] = []
+        for key, field in SEARCH_ATTRIBUTE_FIELDS:
+            value = getattr(state, field)
+            if previous is None or value != getattr(previous, field):
+                updates.append(key.value_unset() if value is None else key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+        workflow.set_current_details(current_details(self._view()))
+        self._outbox.extend(self._notification(notice) for notice in outcome.notices)
+
+    def _notification(self, notice: Notice) -> NotificationRequest:
+        return NotificationRequest(
+            kind=notice.kind,
+            dedupe_key=notice.dedupe_key,
+            order=self._order.model_copy(update={"shipping_address": self._state.shipping_address}),
+            view=self._view(timeline=False),
+            details=notice.details,
+        )
+
+    async def _deliver_notices(self) -> None:
+        """Send queued messages one at a time, in order, without holding up the order's progress."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outbox))
+            self._sending = True
+            request = self._outbox.pop(0)
+            try:
+                await workflow.execute_activity(
+                    SEND_NOTIFICATION,
+                    request,
+                    start_to_close_timeout=timedelta(minutes=1),
+                    retry_policy=MAIL_RETRY,
+                    summary=f"email {request.kind.value} ({request.dedupe_key})",
+                )
+            except ActivityError as err:
+                workflow.logger.warning("message %s not sent: %s", request.dedupe_key, err.cause or err)
+            finally:
+                self._sending = False
+
+    async def _drain(self, courier: asyncio.Task[None]) -> None:
+        """Before ending or continuing as new: no poll in flight, handlers done, every message sent."""
+        self._stop_polling()
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._outbox and not self._sending
+        )
+        courier.cancel()
+
+    # -- carrier polling -------------------------------------------------------------------------
+
+    def _steer_polling(self) -> None:
+        """Poll while the parcel is with the carrier; the activity's retry policy sets the cadence."""
+        state = self._state
+        shipment = (state.carrier, state.tracking_number)
+        if state.status not in TRACKED or shipment == self._poll_failed_for:
+            self._stop_polling()
+            return
+        if self._poll is not None and not self._poll.done():
+            return
+        interval = self._policy.carrier_poll_interval
+        self._poll = workflow.start_activity(
+            POLL_CARRIER,
+            PollRequest(
+                carrier=state.carrier or "",
+                tracking_number=state.tracking_number or "",
+                known_fingerprint=state.tracking_fingerprint,
+                order_id=self._order.order_id,
+            ),
+            result_type=TrackingSnapshot,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(
+                initial_interval=interval,
+                backoff_coefficient=1.0,
+                maximum_interval=interval,
+                non_retryable_error_types=POLL_GIVE_UP,
+            ),
+            summary=f"poll {state.carrier} {state.tracking_number} every {format_duration(interval)}",
+        )
+
+    def _stop_polling(self) -> None:
+        if self._poll is not None and not self._poll.done():
+            self._poll.cancel()
+        self._poll = None
+
+    async def _take_poll_result(self, poll: asyncio.Task[TrackingSnapshot]) -> None:
+        self._poll = None
+        try:
+            snapshot = poll.result()
+        except asyncio.CancelledError:
+            return
+        except ActivityError as err:
+            message = str(err.cause.message if isinstance(err.cause, ApplicationError) else err)
+            self._poll_failed_for = (self._state.carrier, self._state.tracking_number)
+            await self._set_status(
+                lambda state: machine.on_tracking_error(state, f"Tracking stopped: {message}", workflow.now())
+            )
+            return
+        await self._set_status(lambda state: machine.on_tracking(state, snapshot, workflow.now()))
+
+    # -- handlers --------------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> OrderView:
+        return self._view()
+
+    @workflow.signal
+    async def carrier_update(self, snapshot: TrackingSnapshot) -> None:
+        """A carrier's webhook push; applied like a poll result."""
+        await workflow.wait_condition(lambda: self._ready)
+        await self._set_status(lambda state: machine.on_tracking(state, snapshot, workflow.now()))
+
+    @workflow.update
+    async def record_fulfillment(self, update: FulfillmentUpdate) -> OrderView:
+        at = min(update.at, workflow.now()) if update.at else workflow.now()
+        return await self._handle(lambda state: machine.on_fulfillment(state, update, at))
+
+    @record_fulfillment.validator
+    def _check_fulfillment(self, update: FulfillmentUpdate) -> None:
+        self._validate(lambda: machine.check_fulfillment(self._state, update))
+
+    @workflow.update
+    async def correct_status(self, request: CorrectionRequest) -> OrderView:
+        return await self._handle(lambda state: machine.on_correction(state, request, workflow.now()))
+
+    @correct_status.validator
+    def _check_correction(self, request: CorrectionRequest) -> None:
+        self._validate(lambda: machine.check_correction(self._state, request))
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> OrderView:
+        return await self._handle(lambda state: machine.on_cancel(state, request, workflow.now()))
+
+    @cancel.validator
+    def _check_cancel(self, request: CancelRequest) -> None:
+        self._validate(lambda: machine.check_cancel(self._state, request))
+
+    @workflow.update
+    async def change_shipping_address(self, request: AddressChangeRequest) -> OrderView:
+        return await self._handle(lambda state: machine.on_address_change(state, request, workflow.now()))
+
+    @change_shipping_address.validator
+    def _check_address_change(self, request: AddressChangeRequest) -> None:
+        self._validate(lambda: machine.check_address_change(self._state, request))
+
+    async def _handle(self, decide: Callable[[OrderState], Outcome]) -> OrderView:
+        await workflow.wait_condition(lambda: self._ready)
+        try:
+            await self._set_status(decide)
+        except TransitionRejected as err:  # the state moved between validation and handling
+            raise ApplicationError(str(err), type="TransitionRejected", non_retryable=True) from None
+        return self._view()
+
+    def _validate(self, check: Callable[[], object]) -> None:
+        """Reject before acceptance, so a refused request leaves no trace in history."""
+        try:
+            check()
+        except TransitionRejected as err:
+            raise ApplicationError(str(err), type="TransitionRejected", non_retryable=True) from None
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _view(self, *, timeline: bool = True) -> OrderView:
+        return order_view(self._order, self._state, self._token, timeline=timeline)
+
+    async def _activity(self, name: str, arg: object) -> None:
+        await workflow.execute_activity(
+            name, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY
+        )
