@@ -1,0 +1,293 @@
+"""The read model's reads and writes; every write is idempotent, so activity retries are harmless."""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, Select, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ordertrack.domain.models import Address, Item
+from ordertrack.domain.records import ChangeRecord, OrderRecord
+from ordertrack.domain.statuses import OrderStatus
+from ordertrack.domain.timeline import TimelineEntry
+from ordertrack.domain.view import OrderView
+from ordertrack.store.engine import create_engine
+from ordertrack.store.tables import notifications, orders, timeline_events
+
+NotificationStatus = Literal["sending", "sent", "failed"]
+
+
+class NotFoundError(LookupError):
+    """A write refers to a row that is not there (a change recorded before its order was saved)."""
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StoredOrder(_Row):
+    """One order as the read model holds it: the latest view plus the order's customer-facing facts."""
+
+    order_id: str
+    workflow_id: str
+    tracking_token: str
+    status: OrderStatus
+    status_since: AwareDatetime
+    delayed: bool
+    delay_reason: str | None
+    carrier: str | None
+    tracking_number: str | None
+    estimated_delivery: AwareDatetime | None
+    version: int
+    customer_name: str
+    customer_email: str
+    locale: str
+    ship_city: str
+    ship_country: str
+    shipping_address: Address
+    items: tuple[Item, ...]
+    currency: str
+    total: Decimal
+    placed_at: AwareDatetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class NotificationRow(_Row):
+    """One customer message's delivery record; the mailer sends only while it is not `sent`."""
+
+    order_id: str
+    kind: str
+    dedupe_key: str
+    message_id: str
+    recipient: str
+    status: NotificationStatus
+    attempts: int
+    last_error: str | None
+    server_reply: str | None
+    created_at: AwareDatetime
+    sent_at: AwareDatetime | None
+
+
+_ORDER_COLUMNS = [orders.c[name] for name in StoredOrder.model_fields]
+_ENTRY_COLUMNS = [timeline_events.c[name] for name in TimelineEntry.model_fields]
+_NOTIFICATION_COLUMNS = [notifications.c[name] for name in NotificationRow.model_fields]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _view_columns(view: OrderView) -> dict[str, Any]:
+    return {
+        "status": view.status.value,
+        "status_since": view.status_since,
+        "delayed": view.delayed,
+        "delay_reason": view.delay_reason,
+        "carrier": view.carrier,
+        "tracking_number": view.tracking_number,
+        "estimated_delivery": view.estimated_delivery,
+        "version": view.version,
+    }
+
+
+def _address_columns(address: Address) -> dict[str, Any]:
+    return {
+        "shipping_address": address.model_dump(mode="json"),
+        "ship_city": address.city,
+        "ship_country": address.country,
+    }
+
+
+async def _exists(conn: AsyncConnection, *conditions: ColumnElement[bool]) -> bool:
+    return bool(await conn.scalar(select(exists().where(*conditions))))
+
+
+def _entry_rows(order_id: str, entries: tuple[TimelineEntry, ...]) -> list[dict[str, Any]]:
+    return [{"order_id": order_id, **entry.model_dump(mode="python")} for entry in entries]
+
+
+class Store:
+    """The read model over one engine; SQLite and PostgreSQL behave the same."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        dialect = engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {dialect!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+        self._engine = engine
+        # Both dialects' INSERT ... ON CONFLICT builders share one API.
+        self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+
+    @classmethod
+    def from_url(cls, database_url: str) -> "Store":
+        return cls(create_engine(database_url))
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    # -- orders --------------------------------------------------------------------------------
+
+    async def save_order(self, record: OrderRecord) -> bool:
+        """Insert the order and its first timeline entries unless present; True when this call created it."""
+        order, view, now = record.order, record.view, _now()
+        row = {
+            "order_id": order.order_id,
+            "workflow_id": record.workflow_id,
+            "tracking_token": record.tracking_token,
+            **_view_columns(view),
+            "address_version": view.version,
+            "customer_name": order.customer.name,
+            "customer_email": order.customer.email,
+            "locale": order.customer.locale,
+            **_address_columns(order.shipping_address),
+            "items": [item.model_dump(mode="json") for item in order.items],
+            "currency": order.currency,
+            "total": order.total,
+            "placed_at": order.placed_at,
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self._engine.begin() as conn:
+            inserted = await conn.execute(
+                self._insert(orders)
+                .values(row)
+                .on_conflict_do_nothing(index_elements=[orders.c.order_id])
+                .returning(orders.c.order_id)
+            )
+            if inserted.first() is None:
+                return False
+            await self._insert_entries(conn, order.order_id, view.timeline)
+        return True
+
+    async def record_change(self, record: ChangeRecord) -> bool:
+        """Apply a change if it is newer than the stored one; entries are inserted once either way.
+
+        Each guard is a single conditional UPDATE, so concurrent or out-of-order writes cannot move
+        the row backwards. Returns True when the row was updated.
+        """
+        view, now = record.view, _now()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(orders)
+                .where(orders.c.order_id == view.order_id, orders.c.version < view.version)
+                .values(**_view_columns(view), updated_at=now)
+            )
+            updated = result.rowcount > 0
+            if record.shipping_address is not None:
+                result = await conn.execute(
+                    update(orders)
+                    .where(orders.c.order_id == view.order_id, orders.c.address_version < view.version)
+                    .values(
+                        **_address_columns(record.shipping_address),
+                        address_version=view.version,
+                        updated_at=now,
+                    )
+                )
+                updated = updated or result.rowcount > 0
+            if not updated and not await _exists(conn, orders.c.order_id == view.order_id):
+                raise NotFoundError(
+                    f"order {view.order_id!r} is not in the read model (save_order runs before record_change)"
+                )
+            await self._insert_entries(conn, view.order_id, record.entries)
+        return updated
+
+    async def get_order(self, order_id: str) -> StoredOrder | None:
+        return await self._one_order(orders.c.order_id == order_id)
+
+    async def get_order_by_token(self, token: str) -> StoredOrder | None:
+        return await self._one_order(orders.c.tracking_token == token)
+
+    async def get_timeline(self, order_id: str) -> list[TimelineEntry]:
+        query = select(*_ENTRY_COLUMNS).where(timeline_events.c.order_id == order_id)
+        rows = await self._fetch(query.order_by(timeline_events.c.seq))
+        return [TimelineEntry.model_validate(row) for row in rows]
+
+    async def list_orders(self, status: str | None = None, limit: int = 100) -> list[StoredOrder]:
+        """Newest first, optionally only those in `status`."""
+        query = select(*_ORDER_COLUMNS)
+        if status is not None:
+            query = query.where(orders.c.status == status)
+        query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc()).limit(limit)
+        return [StoredOrder.model_validate(row) for row in await self._fetch(query)]
+
+    # -- notifications ------------------------------------------------------------------------
+
+    async def claim_notification(
+        self, order_id: str, kind: str, dedupe_key: str, message_id: str, recipient: str
+    ) -> NotificationRow:
+        """Start (or retry) one message: a new row is `sending` with 1 attempt; an unsent one counts
+        another attempt and is `sending` again; a `sent` one is left alone. Returns the row as it is now.
+        """
+        key = {"order_id": order_id, "kind": kind, "dedupe_key": dedupe_key}
+        claim = (
+            self._insert(notifications)
+            .values(
+                **key,
+                message_id=message_id,
+                recipient=recipient,
+                status="sending",
+                attempts=1,
+                created_at=_now(),
+            )
+            .on_conflict_do_update(
+                index_elements=list(key),
+                set_={"status": "sending", "attempts": notifications.c.attempts + 1},
+                where=notifications.c.status != "sent",
+            )
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(claim)
+            row = (await conn.execute(select(*_NOTIFICATION_COLUMNS).filter_by(**key))).mappings().one()
+        return NotificationRow.model_validate(row)
+
+    async def mark_notification_sent(
+        self, order_id: str, kind: str, dedupe_key: str, server_reply: str
+    ) -> None:
+        await self._mark(order_id, kind, dedupe_key, status="sent", server_reply=server_reply, sent_at=_now())
+
+    async def mark_notification_failed(self, order_id: str, kind: str, dedupe_key: str, error: str) -> None:
+        """Record a failed attempt; the next claim retries it. A message already sent stays sent."""
+        await self._mark(order_id, kind, dedupe_key, status="failed", last_error=error)
+
+    async def list_notifications(self, order_id: str) -> list[NotificationRow]:
+        query = select(*_NOTIFICATION_COLUMNS).where(notifications.c.order_id == order_id)
+        query = query.order_by(notifications.c.created_at, notifications.c.kind, notifications.c.dedupe_key)
+        return [NotificationRow.model_validate(row) for row in await self._fetch(query)]
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _insert_entries(
+        self, conn: AsyncConnection, order_id: str, entries: tuple[TimelineEntry, ...]
+    ) -> None:
+        if entries:
+            await conn.execute(
+                self._insert(timeline_events).on_conflict_do_nothing(
+                    index_elements=[timeline_events.c.order_id, timeline_events.c.seq]
+                ),
+                _entry_rows(order_id, entries),
+            )
+
+    async def _one_order(self, condition: ColumnElement[bool]) -> StoredOrder | None:
+        rows = await self._fetch(select(*_ORDER_COLUMNS).where(condition))
+        return StoredOrder.model_validate(rows[0]) if rows else None
+
+    async def _fetch(self, query: Select[Any]) -> list[Mapping[str, Any]]:
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).mappings().all())
+
+    async def _mark(self, order_id: str, kind: str, dedupe_key: str, **values: Any) -> None:
+        key = (
+            notifications.c.order_id == order_id,
+            notifications.c.kind == kind,
+            notifications.c.dedupe_key == dedupe_key,
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(notifications).where(*key, notifications.c.status != "sent").values(**values)
+            )
+            if result.rowcount == 0 and not await _exists(conn, *key):
+                raise NotFoundError(f"no notification {kind}/{dedupe_key} for order {order_id!r} was claimed")

@@ -1,0 +1,134 @@
+"""Table definitions for queries; the schema itself is created only by the Alembic migrations."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and reads back aware UTC datetimes: SQLite keeps no offset, so one is restored."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: the store keeps aware UTC times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    """NUMERIC on PostgreSQL; a decimal string on SQLite, whose NUMERIC would round-trip through float."""
+
+    impl = Numeric(14, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[object]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(Numeric(14, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | str | None:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return str(value)
+
+    def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+Document = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("workflow_id", String(128), nullable=False),
+    Column("tracking_token", String(128), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_since", UTCDateTime(), nullable=False),
+    Column("delayed", Boolean(), nullable=False),
+    Column("delay_reason", Text()),
+    Column("carrier", String(32)),
+    Column("tracking_number", String(64)),
+    Column("estimated_delivery", UTCDateTime()),
+    Column("version", Integer(), nullable=False),
+    # The version of the last address written: an operator's change may land after a newer status.
+    Column("address_version", Integer(), nullable=False),
+    Column("customer_name", String(200), nullable=False),
+    Column("customer_email", String(254), nullable=False),
+    Column("locale", String(35), nullable=False),
+    Column("ship_city", String(100), nullable=False),
+    Column("ship_country", String(2), nullable=False),
+    Column("shipping_address", Document, nullable=False),
+    Column("items", Document, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", Money(), nullable=False),
+    Column("placed_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_orders_tracking_token", "tracking_token", unique=True),
+    Index("ix_orders_tracking_number", "tracking_number"),
+    Index("ix_orders_created_at", "created_at"),
+    Index("ix_orders_status_created_at", "status", "created_at"),
+)
+
+timeline_events = Table(
+    "timeline_events",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.order_id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer(), primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("message", Text(), nullable=False),
+    Column("actor", Text(), nullable=False),
+    Column("reason", Text()),
+    Column("location", Text()),
+)
+
+# No foreign key to orders: the mailer's log must not depend on the order row's write landing first.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("dedupe_key", String(200), primary_key=True),
+    Column("message_id", String(255), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("last_error", Text()),
+    Column("server_reply", Text()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    CheckConstraint("status IN ('sending', 'sent', 'failed')", name="ck_notifications_status"),
+)

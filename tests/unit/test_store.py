@@ -1,0 +1,394 @@
+"""The read model on SQLite and (when reachable) PostgreSQL: migrations, idempotent writes, notifications."""
+
+import asyncio
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Table, func, select
+from temporalio.testing import ActivityEnvironment
+
+from activities.store import StoreActivities
+from ordertrack.domain.machine import on_address_change, on_fulfillment, on_start
+from ordertrack.domain.messages import AddressChangeRequest, FulfillmentUpdate
+from ordertrack.domain.models import Address, Order
+from ordertrack.domain.records import ChangeRecord, OrderRecord
+from ordertrack.domain.state import OrderState
+from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
+from ordertrack.domain.view import order_view
+from ordertrack.store import NotFoundError, Store, create_engine, migrate
+from ordertrack.store.tables import metadata, notifications, orders
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_UNREACHABLE = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}"
+
+NOW = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
+
+SAMPLE_ORDER: dict[str, Any] = {
+    "order_id": "1001",
+    "placed_at": "2026-11-20T14:03:00Z",
+    "customer": {
+        "name": "Ana Souza",
+        "email": "ana@example.com",
+        "phone": "+5511999990000",
+        "locale": "pt-BR",
+        "time_zone": "America/Sao_Paulo",
+    },
+    "shipping_address": {
+        "name": "Ana Souza",
+        "line1": "Rua Augusta 1500",
+        "line2": "apto 12",
+        "city": "São Paulo",
+        "region": "SP",
+        "postal_code": "01304-001",
+        "country": "BR",
+    },
+    "items": [{"sku": "TSHIRT-M", "name": "T-shirt M", "quantity": 2, "unit_price": "39.90"}],
+    "currency": "BRL",
+    "total": "79.80",
+    "payment": {"status": "paid", "method": "pix"},
+    "notify": {"email": True, "sms": False},
+}
+
+
+class PostgresDatabases:
+    """Throwaway databases on the local server, created on demand and dropped when the session ends."""
+
+    def __init__(self) -> None:
+        self._admin: asyncpg.Connection | None = None
+        self._unreachable = False
+        self._names: list[str] = []
+
+    async def create(self) -> str:
+        if self._unreachable:
+            pytest.skip(PG_UNREACHABLE)
+        if self._admin is None:
+            try:
+                self._admin = await asyncpg.connect(
+                    host=PG_HOST, port=PG_PORT, user="postgres", database="test", timeout=3
+                )
+            except (OSError, TimeoutError, asyncpg.PostgresError):
+                self._unreachable = True
+                pytest.skip(PG_UNREACHABLE)
+        name = f"ordertrack_test_{secrets.token_hex(6)}"
+        await self._admin.execute(f'CREATE DATABASE "{name}"')
+        self._names.append(name)
+        return f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+
+    async def drop_all(self) -> None:
+        if self._admin is not None:
+            for name in self._names:
+                await self._admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await self._admin.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres() -> AsyncIterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    await databases.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres: PostgresDatabases) -> str:
+    """A fresh, not yet migrated database; the SQLite file's directory does not exist yet."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}"
+    return await postgres.create()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    await migrate(database_url)
+    store = Store.from_url(database_url)
+    yield store
+    await store.close()
+
+
+def start(
+    order_id: str = "1001", *, paid: bool = True, token: str | None = None
+) -> tuple[OrderRecord, OrderState]:
+    """A new order as the workflow saves it, and the state it holds afterwards."""
+    data = {**SAMPLE_ORDER, "order_id": order_id, "payment": {"status": "paid" if paid else "pending"}}
+    order = Order.model_validate(data)
+    state = on_start(order, NOW).state
+    return record_for(order, state, token or f"token-{order_id}-{'x' * 22}"), state
+
+
+def make_order(order_id: str = "1001", *, paid: bool = True, token: str | None = None) -> OrderRecord:
+    return start(order_id, paid=paid, token=token)[0]
+
+
+def record_for(order: Order, state: OrderState, token: str) -> OrderRecord:
+    view = order_view(order, state, token)
+    return OrderRecord(order=order, workflow_id=f"order-{order.order_id}", tracking_token=token, view=view)
+
+
+def change(
+    record: OrderRecord, before: OrderState, after: OrderState, address: Address | None = None
+) -> ChangeRecord:
+    """The change from `before` to `after`, as the workflow hands it to record_change."""
+    view = order_view(record.order, after, record.tracking_token)
+    return ChangeRecord(view=view, entries=after.timeline[before.version :], shipping_address=address)
+
+
+def fulfil(state: OrderState, event: FulfillmentEvent, minutes: int) -> OrderState:
+    return on_fulfillment(state, FulfillmentUpdate(event=event), NOW + timedelta(minutes=minutes)).state
+
+
+async def count(database_url: str, table: Table) -> int:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+    finally:
+        await engine.dispose()
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+
+async def test_migrations_match_tables_and_rerun_as_no_op(database_url: str) -> None:
+    await migrate(database_url)
+    await migrate(database_url)
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
+
+
+MIGRATE_ON_GO = """
+import asyncio, sys
+from ordertrack.store import migrate
+print("ready", flush=True)
+sys.stdin.readline()
+asyncio.run(migrate(sys.argv[1]))
+"""
+
+
+async def test_workers_migrating_at_once_all_succeed(database_url: str, tmp_path: Path) -> None:
+    pipe = asyncio.subprocess.PIPE
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            MIGRATE_ON_GO,
+            database_url,
+            cwd=tmp_path,
+            stdin=pipe,
+            stdout=pipe,
+            stderr=pipe,
+        )
+        for _ in range(4)
+    ]
+    for process in processes:  # all imported: now let the migrations collide
+        assert process.stdout is not None
+        assert await process.stdout.readline() == b"ready\n"
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(b"go\n")
+    errors = [(await process.communicate())[1].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0, 0], errors
+    store_ = Store.from_url(database_url)
+    try:
+        assert await store_.save_order(make_order())
+    finally:
+        await store_.close()
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+
+async def test_save_order_is_idempotent(store: Store) -> None:
+    record = make_order()
+    assert await store.save_order(record) is True
+    assert await store.save_order(record) is False
+    assert [order.order_id for order in await store.list_orders()] == ["1001"]
+    assert [entry.seq for entry in await store.get_timeline("1001")] == [1, 2]
+
+
+async def test_concurrent_save_order_creates_one_row(store: Store, database_url: str) -> None:
+    record = make_order()
+    created = await asyncio.gather(*(store.save_order(record) for _ in range(5)))
+    assert sorted(created) == [False, False, False, False, True]
+    assert await count(database_url, orders) == 1
+
+
+async def test_saved_order_round_trips(store: Store) -> None:
+    record = make_order()
+    await store.save_order(record)
+    stored = await store.get_order("1001")
+    assert stored is not None
+    assert stored.status == OrderStatus.CONFIRMED
+    assert stored.version == 2
+    assert stored.workflow_id == "order-1001"
+    assert stored.total == Decimal("79.80")
+    assert str(stored.total) == "79.80"
+    assert stored.items == tuple(record.order.items)
+    assert stored.shipping_address == record.order.shipping_address
+    assert (stored.ship_city, stored.ship_country, stored.locale) == ("São Paulo", "BR", "pt-BR")
+    assert await store.get_order("nope") is None
+
+
+async def test_get_order_by_token(store: Store) -> None:
+    await store.save_order(make_order("1001", token="a" * 32))
+    await store.save_order(make_order("1002", token="b" * 32))
+    found = await store.get_order_by_token("b" * 32)
+    assert found is not None
+    assert found.order_id == "1002"
+    assert await store.get_order_by_token("c" * 32) is None
+
+
+async def test_datetimes_come_back_aware_utc(store: Store) -> None:
+    sao_paulo = timezone(timedelta(hours=-3))
+    order = Order.model_validate({**SAMPLE_ORDER, "placed_at": "2026-11-20T11:03:00-03:00"})
+    record = record_for(order, on_start(order, NOW.astimezone(sao_paulo)).state, "t" * 32)
+    await store.save_order(record)
+    stored = await store.get_order("1001")
+    assert stored is not None
+    assert stored.placed_at == datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
+    assert stored.status_since == NOW
+    timeline = await store.get_timeline("1001")
+    for value in (
+        stored.placed_at,
+        stored.status_since,
+        stored.created_at,
+        stored.updated_at,
+        timeline[0].at,
+    ):
+        assert value.tzinfo is UTC
+
+
+async def test_older_change_is_ignored_and_entries_land_once(store: Store) -> None:
+    record, v1 = start(paid=False)
+    v2 = fulfil(v1, FulfillmentEvent.PAYMENT_CONFIRMED, 1)
+    v3 = fulfil(v2, FulfillmentEvent.PICKING_STARTED, 2)
+    await store.save_order(record)
+    assert await store.record_change(change(record, v2, v3)) is True
+    assert await store.record_change(change(record, v1, v2)) is False
+    stored = await store.get_order("1001")
+    assert stored is not None
+    assert (stored.status, stored.version, stored.status_since) == (OrderStatus.PICKING, 3, v3.status_since)
+    assert await store.get_timeline("1001") == list(v3.timeline)
+
+
+async def test_replayed_change_writes_nothing_twice(store: Store) -> None:
+    record, v1 = start(paid=False)
+    v2 = fulfil(v1, FulfillmentEvent.PAYMENT_CONFIRMED, 1)
+    await store.save_order(record)
+    assert await store.record_change(change(record, v1, v2)) is True
+    assert await store.record_change(change(record, v1, v2)) is False
+    assert [entry.seq for entry in await store.get_timeline("1001")] == [1, 2]
+
+
+async def test_change_before_save_is_refused(store: Store) -> None:
+    record, v1 = start(paid=False)
+    v2 = fulfil(v1, FulfillmentEvent.PAYMENT_CONFIRMED, 1)
+    with pytest.raises(NotFoundError, match="save_order"):
+        await store.record_change(change(record, v1, v2))
+
+
+async def test_address_change_lands_even_after_a_newer_status(store: Store) -> None:
+    record, v1 = start(paid=False)
+    new_address = record.order.shipping_address.model_copy(
+        update={"city": "Campinas", "postal_code": "13010-000"}
+    )
+    request = AddressChangeRequest(address=new_address, reason="customer moved", operator="maria")
+    v2 = on_address_change(v1, request, NOW + timedelta(minutes=1)).state
+    v3 = fulfil(v2, FulfillmentEvent.PAYMENT_CONFIRMED, 2)
+    await store.save_order(record)
+    assert await store.record_change(change(record, v2, v3)) is True
+    assert await store.record_change(change(record, v1, v2, address=new_address)) is True
+    stored = await store.get_order("1001")
+    assert stored is not None
+    assert (stored.status, stored.version) == (OrderStatus.CONFIRMED, 3)
+    assert (stored.shipping_address, stored.ship_city) == (new_address, "Campinas")
+    assert [entry.seq for entry in await store.get_timeline("1001")] == [1, 2, 3]
+
+
+async def test_list_orders_filters_by_status_newest_first(store: Store) -> None:
+    await store.save_order(make_order("1001"))
+    await store.save_order(make_order("1002", paid=False))
+    await store.save_order(make_order("1003"))
+    assert [o.order_id for o in await store.list_orders()] == ["1003", "1002", "1001"]
+    assert [o.order_id for o in await store.list_orders(status="confirmed")] == ["1003", "1001"]
+    assert [o.order_id for o in await store.list_orders(status="received")] == ["1002"]
+    assert [o.order_id for o in await store.list_orders(limit=1)] == ["1003"]
+
+
+# -- notifications ----------------------------------------------------------------------------
+
+
+async def test_claim_counts_attempts_on_one_row(store: Store, database_url: str) -> None:
+    claim = ("1001", "confirmation", "confirmed", "<m1@ordertrack>", "ana@example.com")
+    first = await store.claim_notification(*claim)
+    assert (first.status, first.attempts) == ("sending", 1)
+    second = await store.claim_notification(*claim)
+    assert (second.status, second.attempts) == ("sending", 2)
+    assert second.created_at == first.created_at
+    assert await count(database_url, notifications) == 1
+
+
+async def test_sent_notification_stays_sent(store: Store) -> None:
+    claim = ("1001", "shipped", "shipped:SIM-ONTIME-1", "<m2@ordertrack>", "ana@example.com")
+    await store.claim_notification(*claim)
+    await store.mark_notification_sent("1001", "shipped", "shipped:SIM-ONTIME-1", "250 2.0.0 Ok: queued")
+    again = await store.claim_notification(*claim)
+    assert (again.status, again.attempts, again.server_reply) == ("sent", 1, "250 2.0.0 Ok: queued")
+    assert again.sent_at is not None
+    assert again.sent_at.tzinfo is UTC
+    await store.mark_notification_failed("1001", "shipped", "shipped:SIM-ONTIME-1", "late timeout")
+    [row] = await store.list_notifications("1001")
+    assert (row.status, row.last_error) == ("sent", None)
+
+
+async def test_failed_notification_is_claimed_again(store: Store) -> None:
+    claim = ("1001", "delivered", "delivered", "<m3@ordertrack>", "ana@example.com")
+    await store.claim_notification(*claim)
+    await store.mark_notification_failed("1001", "delivered", "delivered", "421 try again later")
+    [failed] = await store.list_notifications("1001")
+    assert (failed.status, failed.last_error) == ("failed", "421 try again later")
+    retried = await store.claim_notification(*claim)
+    assert (retried.status, retried.attempts, retried.message_id) == ("sending", 2, "<m3@ordertrack>")
+
+
+async def test_marking_an_unclaimed_notification_fails(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        await store.mark_notification_sent("1001", "confirmation", "confirmed", "250 Ok")
+
+
+async def test_list_notifications_in_claim_order(store: Store) -> None:
+    await store.claim_notification("1001", "confirmation", "confirmed", "<a@x>", "ana@example.com")
+    await store.claim_notification("1001", "shipped", "shipped:N1", "<b@x>", "ana@example.com")
+    await store.claim_notification("1002", "confirmation", "confirmed", "<c@x>", "bo@example.com")
+    assert [row.kind for row in await store.list_notifications("1001")] == ["confirmation", "shipped"]
+
+
+# -- activities -------------------------------------------------------------------------------
+
+
+async def test_store_activities_write_through(store: Store) -> None:
+    activities = StoreActivities(store)
+    env = ActivityEnvironment()
+    record, v1 = start(paid=False)
+    await env.run(activities.save_order, record)
+    await env.run(activities.save_order, record)
+    await env.run(
+        activities.record_change, change(record, v1, fulfil(v1, FulfillmentEvent.PAYMENT_CONFIRMED, 1))
+    )
+    stored = await store.get_order("1001")
+    assert stored is not None
+    assert (stored.status, stored.version) == (OrderStatus.CONFIRMED, 2)
