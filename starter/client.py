@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -195,3 +196,22 @@ async def list_orders(client: Client, query: str, limit: int = 100) -> list[Orde
             )
         )
     return found
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Register the contract's search attributes in the client's namespace; returns those added."""
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        known = {**existing.system_attributes, **existing.custom_attributes}
+    except RPCError as err:  # the time-skipping test server can add but not list them
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        known = {}
+    missing = {key.name: key.indexed_value_type for key in sa.ALL if key.name not in known}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    return sorted(missing)

@@ -192,7 +192,11 @@ class _Change:
             OrderStatus.CANCELLED: (MessageKind.CANCELLED, "cancelled"),
         }.get(status)
         if notice:
-            self.notify(*notice, **({"reason": reason} if reason else {}))
+            kind, dedupe_key = notice
+            if reason:
+                self.notify(kind, dedupe_key, reason=reason)
+            else:
+                self.notify(kind, dedupe_key)
 
     def flag_delay(self, dedupe_key: str, reason: str, new_date: datetime | None = None) -> None:
         self.update(delayed=True, delay_reason=reason)

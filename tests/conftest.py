@@ -1,0 +1,59 @@
+"""Shared fixtures: real Temporal servers (time-skipping and dev), free ports, and the SMTP sink."""
+
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from ordertrack.mail.sink import MailSink
+from starter.client import register_search_attributes
+from starter.devserver import temporal_cli
+from workflows import search_attributes as sa
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _binary(name: str) -> str | None:
+    """A server binary installed by the dev extra; None lets the SDK fall back to its own download."""
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else None
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=_binary("temporal-test-server"),
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (in memory) with the contract's search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=sa.ALL,
+        port=free_port(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def mail_sink(tmp_path: Path) -> Iterator[MailSink]:
+    sink = MailSink(tmp_path / "mail", port=free_port())
+    sink.start()
+    yield sink
+    sink.stop()

@@ -1,0 +1,255 @@
+"""OrderWorkflow on the time-skipping server with the real activities, SQLite store and SMTP sink."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from ordertrack.carriers import journeys
+from ordertrack.domain.messages import CancelRequest, CorrectionRequest, FulfillmentUpdate
+from ordertrack.domain.models import Order
+from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
+from ordertrack.domain.timeline import EntryKind
+from ordertrack.domain.view import OrderView
+from ordertrack.mail.sink import MailSink
+from starter import client as orders
+from tests.factories import sample_order
+from tests.workflows.harness import Harness, order_worker
+from workflows.order import OrderWorkflow
+
+POLICY = TimingPolicy()
+SUBJECT_WORDS = {
+    "confirmation": "confirmed",
+    "shipped": "shipped",
+    "delayed": "delay",
+    "delivered": "delivered",
+    "review_request": "review",
+    "cancelled": "cancelled",
+}
+
+
+@pytest.fixture
+async def harness(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink
+) -> AsyncIterator[Harness]:
+    async with order_worker(
+        time_skipping_env.client, tmp_path, mail_sink, f"orders-{uuid.uuid4()}"
+    ) as running:
+        yield running
+
+
+def new_order(**changes: object) -> Order:
+    order_id = f"wf-{uuid.uuid4().hex[:10]}"
+    email = f"{order_id}@example.com"
+    customer = {"name": "Ana Souza", "email": email, "locale": "en"}
+    return sample_order(order_id=order_id, customer=customer, **changes)
+
+
+async def start(
+    h: Harness, order: Order, policy: TimingPolicy = POLICY
+) -> WorkflowHandle[OrderWorkflow, OrderView]:
+    started = await orders.start_order(h.client, order, policy, h.task_queue)
+    assert started.created
+    return h.client.get_workflow_handle_for(OrderWorkflow.run, started.workflow_id)
+
+
+async def ship(h: Harness, order: Order, tracking_number: str) -> None:
+    for event in (FulfillmentEvent.PICKING_STARTED, FulfillmentEvent.PACKED):
+        await orders.record_fulfillment(h.client, order.order_id, FulfillmentUpdate(event=event))
+    shipped = FulfillmentUpdate(
+        event=FulfillmentEvent.SHIPPED, carrier="simulated", tracking_number=tracking_number
+    )
+    view = await orders.record_fulfillment(h.client, order.order_id, shipped)
+    assert view.status == OrderStatus.SHIPPED
+
+
+def kinds_sent(h: Harness, order: Order) -> list[str]:
+    """Which message kinds the customer received, in order, by their subjects."""
+    subjects = [subject.lower() for subject in h.mails_for(order.customer.email)]
+    found = []
+    for subject in subjects:
+        matches = [kind for kind, word in SUBJECT_WORDS.items() if word in subject]
+        assert len(matches) == 1, f"subject {subject!r} matches {matches}"
+        found.append(matches[0])
+    return found
+
+
+async def history_length(handle: WorkflowHandle[OrderWorkflow, OrderView]) -> int:
+    return len((await handle.fetch_history()).events)
+
+
+async def test_happy_path_to_completed_with_review_request_days_after_delivery(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    result = await handle.result()
+
+    assert result.status == OrderStatus.COMPLETED and not result.delayed
+    statuses = [e.status for e in result.timeline if e.kind == EntryKind.STATUS]
+    assert statuses == [
+        OrderStatus.RECEIVED,
+        OrderStatus.CONFIRMED,
+        OrderStatus.PICKING,
+        OrderStatus.PACKED,
+        OrderStatus.SHIPPED,
+        OrderStatus.IN_TRANSIT,
+        OrderStatus.OUT_FOR_DELIVERY,
+        OrderStatus.DELIVERED,
+        OrderStatus.COMPLETED,
+    ]
+    delivered_at = next(e.at for e in result.timeline if e.status == OrderStatus.DELIVERED)
+    completed_at = result.timeline[-1].at
+    assert completed_at - delivered_at >= POLICY.review_request_delay
+    assert kinds_sent(harness, order) == ["confirmation", "shipped", "delivered", "review_request"]
+    shipped_mail = next(m for m in harness.sink.messages if "shipped" in str(m["Subject"]).lower())
+    assert f"SIM-ONTIME-{order.order_id}" in shipped_mail.get_body(("plain",)).get_content()
+
+    stored = await harness.store.get_order(order.order_id)
+    assert stored is not None and stored.status == OrderStatus.COMPLETED and stored.version == result.version
+    assert len(await harness.store.get_timeline(order.order_id)) == len(result.timeline)
+    assert {n.status for n in await harness.store.list_notifications(order.order_id)} == {"sent"}
+
+
+async def test_payment_timeout_cancels_with_an_email(harness: Harness):
+    order = new_order(payment={"status": "pending"})
+    handle = await start(harness, order)
+    result = await handle.result()
+    assert result.status == OrderStatus.CANCELLED
+    assert result.timeline[-1].at - result.timeline[0].at >= POLICY.payment_timeout
+    assert kinds_sent(harness, order) == ["cancelled"]
+
+
+async def test_payment_confirmed_in_time_confirms(harness: Harness):
+    order = new_order(payment={"status": "pending"})
+    await start(harness, order)
+    confirmed = FulfillmentUpdate(event=FulfillmentEvent.PAYMENT_CONFIRMED)
+    view = await orders.record_fulfillment(harness.client, order.order_id, confirmed)
+    assert view.status == OrderStatus.CONFIRMED
+
+
+async def test_cancel_before_shipping(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    request = CancelRequest(reason="customer changed their mind", operator="rita")
+    view = await orders.cancel_order(harness.client, order.order_id, request)
+    assert view.status == OrderStatus.CANCELLED
+    result = await handle.result()
+    assert result.timeline[-1].actor == "rita" and result.timeline[-1].reason == request.reason
+    assert kinds_sent(harness, order) == ["confirmation", "cancelled"]
+
+
+async def test_cancel_after_shipping_is_refused_and_leaves_history_untouched(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    before = await history_length(handle)
+    with pytest.raises(orders.RequestRefused, match=r"the order is shipped.*only before it is shipped"):
+        await orders.cancel_order(
+            harness.client, order.order_id, CancelRequest(reason="too late", operator="rita")
+        )
+    assert await history_length(handle) == before
+    assert (await handle.query(OrderWorkflow.status)).status == OrderStatus.SHIPPED
+
+
+async def test_refused_correction_leaves_history_unchanged(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    before = await history_length(handle)
+    refused = CorrectionRequest(
+        status=OrderStatus.DELIVERED, reason="customer says it arrived", operator="rita"
+    )
+    with pytest.raises(orders.RequestRefused, match=r"needs a carrier and a tracking number.*Allowed now:"):
+        await orders.correct_status(harness.client, order.order_id, refused)
+    assert await history_length(handle) == before
+    accepted = CorrectionRequest(
+        status=OrderStatus.PACKED, reason="warehouse forgot to scan", operator="rita"
+    )
+    view = await orders.correct_status(harness.client, order.order_id, accepted)
+    assert view.status == OrderStatus.PACKED and view.timeline[-1].reason == accepted.reason
+    assert await history_length(handle) > before
+
+
+async def test_ship_by_missed_sends_one_delay_email(harness: Harness, time_skipping_env: WorkflowEnvironment):
+    order = new_order()
+    handle = await start(harness, order)
+    await time_skipping_env.sleep(POLICY.ship_by * 2)  # nothing shipped meanwhile
+    view = await handle.query(OrderWorkflow.status)
+    assert view.delayed and "Not handed to the carrier" in (view.delay_reason or "")
+    await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    result = await handle.result()
+    assert result.status == OrderStatus.COMPLETED and not result.delayed
+    assert kinds_sent(harness, order) == ["confirmation", "delayed", "shipped", "delivered", "review_request"]
+
+
+async def test_estimate_moved_later_sends_one_delay_email_per_new_date(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-DELAYED-{order.order_id}")
+    result = await handle.result()
+    assert result.status == OrderStatus.COMPLETED
+    assert kinds_sent(harness, order) == ["confirmation", "shipped", "delayed", "delivered", "review_request"]
+    delays = [e for e in result.timeline if e.kind == EntryKind.DELAY]
+    assert len(delays) == 1 and "moved the estimated delivery" in delays[0].message
+    # polled about every 30 minutes for four days, yet one delay email
+    assert harness.carrier.calls[f"SIM-DELAYED-{order.order_id}"] > 100
+
+
+async def test_failed_attempt_then_delivered(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-FAILED-{order.order_id}")
+    result = await handle.result()
+    statuses = [e.status for e in result.timeline if e.kind == EntryKind.STATUS]
+    assert statuses[-5:] == [
+        OrderStatus.OUT_FOR_DELIVERY,
+        OrderStatus.DELIVERY_FAILED,
+        OrderStatus.OUT_FOR_DELIVERY,
+        OrderStatus.DELIVERED,
+        OrderStatus.COMPLETED,
+    ]
+    assert kinds_sent(harness, order) == ["confirmation", "shipped", "delivered", "review_request"]
+
+
+async def test_no_scan_for_too_long_marks_the_order_lost(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-LOST-{order.order_id}")
+    result = await handle.result()
+    assert result.status == OrderStatus.LOST
+    lost = next(e for e in result.timeline if e.status == OrderStatus.LOST and e.kind == EntryKind.STATUS)
+    last_scan = max(e.at for e in result.timeline if e.kind == EntryKind.SCAN)
+    assert lost.at - last_scan >= POLICY.stale_tracking_after
+    assert "review_request" not in kinds_sent(harness, order)
+
+
+async def test_carrier_push_moves_the_order_without_polling(
+    harness: Harness, time_skipping_env: WorkflowEnvironment
+):
+    order = new_order()
+    handle = await start(
+        harness, order, POLICY.model_copy(update={"carrier_poll_interval": timedelta(days=30)})
+    )
+    tracking_number = f"SIM-ONTIME-{order.order_id}"
+    await ship(harness, order, tracking_number)
+    now = await time_skipping_env.get_current_time()
+    delivered = journeys.snapshot_at(tracking_number, now - timedelta(days=3), now, speed=1.0)
+    await handle.signal(OrderWorkflow.carrier_update, delivered)
+    await handle.signal(OrderWorkflow.carrier_update, delivered)  # delivered twice: applied once
+    result = await handle.result()
+    assert result.status == OrderStatus.COMPLETED
+    assert kinds_sent(harness, order).count("delivered") == 1
+
+
+async def test_duplicate_start_finds_the_first_workflow(harness: Harness):
+    order = new_order()
+    first = await orders.start_order(harness.client, order, POLICY, harness.task_queue)
+    second = await orders.start_order(harness.client, order, POLICY, harness.task_queue)
+    assert first.created and not second.created
+    assert second.tracking_token == first.tracking_token and second.workflow_id == first.workflow_id
+    runs = [e async for e in harness.client.list_workflows(f"WorkflowId = '{first.workflow_id}'")]
+    assert len(runs) == 1
