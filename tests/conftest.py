@@ -27,8 +27,9 @@ def _binary(name: str) -> str | None:
     return str(path) if path.exists() else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test: one test's leftovers cannot hold another's clock."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),

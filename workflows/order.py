@@ -176,13 +176,14 @@ class OrderWorkflow:
     def _publish(self, previous: OrderState | None, outcome: Outcome) -> None:
         """Search attributes and current details follow the state; notices queue for the courier.
 
-        Without a previous state (the start) every search attribute is set, whoever started the order.
+        Without a previous state (the start) every known value is set, whoever started the order.
         """
         state = outcome.state
         updates: list[SearchAttributeUpdate] = []
         for key, field in SEARCH_ATTRIBUTE_FIELDS:
             value = getattr(state, field)
-            if previous is None or value != getattr(previous, field):
+            before = None if previous is None else getattr(previous, field)
+            if value != before:
                 updates.append(key.value_unset() if value is None else key.value_set(value))
         if updates:
             workflow.upsert_search_attributes(updates)
@@ -259,6 +260,8 @@ class OrderWorkflow:
     def _stop_polling(self) -> None:
         if self._poll is not None and not self._poll.done():
             self._poll.cancel()
+            # Its outcome no longer matters; take it so it is not reported as unretrieved.
+            self._poll.add_done_callback(lambda task: task.cancelled() or task.exception())
         self._poll = None
 
     async def _take_poll_result(self, poll: asyncio.Task[TrackingSnapshot]) -> None:

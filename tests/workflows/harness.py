@@ -5,14 +5,16 @@ activity's scheduled time), so a three-day journey takes a few seconds on the ti
 """
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.carrier import CarrierActivities
@@ -21,6 +23,7 @@ from activities.store import StoreActivities
 from ordertrack.carriers import journeys
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.domain.tracking import TrackingSnapshot
+from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings
@@ -53,19 +56,57 @@ class ServerClockCarrier:
 
 @dataclass
 class Harness:
-    client: Client
+    env: WorkflowEnvironment
     task_queue: str
     store: Store
     sink: MailSink
     carrier: ServerClockCarrier
+    started: list[str] = field(default_factory=list)
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
 
     def mails_for(self, email: str) -> list[str]:
         return [str(m["Subject"]) for m in self.sink.messages if email in str(m["To"])]
 
+    async def advance_until(
+        self,
+        handle: WorkflowHandle[Any, OrderView],
+        done: Callable[[OrderView], bool] = lambda view: False,
+        step: timedelta = timedelta(hours=6),
+        limit: timedelta = timedelta(days=40),
+    ) -> OrderView:
+        """Move the server's clock in steps until `done(view)` or the workflow closes.
+
+        The time-skipping server skips timers on its own only while nothing holds it back, and an
+        activity retried for a while (the carrier poll) does; `sleep` moves the clock regardless.
+        """
+        waited = timedelta(0)
+        while True:
+            description = await handle.describe()
+            view = await handle.query(OrderWorkflow.status)
+            if done(view) or description.status != WorkflowExecutionStatus.RUNNING:
+                return view
+            assert waited < limit, f"still {view.status} after {waited}"
+            await self.env.sleep(step)
+            waited += step
+
+    async def terminate_leftovers(self) -> None:
+        """Orders a test left running would hold the shared server's clock back for the next test."""
+        for workflow_id in self.started:
+            handle = self.client.get_workflow_handle(workflow_id)
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test finished")
+
+    async def run_to_end(self, handle: WorkflowHandle[Any, OrderView]) -> OrderView:
+        await self.advance_until(handle)
+        return await handle.result()
+
 
 @asynccontextmanager
 async def order_worker(
-    client: Client, tmp_path: Path, sink: MailSink, task_queue: str
+    env: WorkflowEnvironment, tmp_path: Path, sink: MailSink, task_queue: str
 ) -> AsyncIterator[Harness]:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     await migrate(database_url)
@@ -82,7 +123,7 @@ async def order_worker(
     )
     store_activities = StoreActivities(store)
     async with Worker(
-        client,
+        env.client,
         task_queue=task_queue,
         workflows=[OrderWorkflow],
         activities=[
@@ -92,5 +133,7 @@ async def order_worker(
             CarrierActivities(registry).poll_carrier,
         ],
     ):
-        yield Harness(client, task_queue, store, sink, carrier)
+        harness = Harness(env, task_queue, store, sink, carrier)
+        yield harness
+        await harness.terminate_leftovers()
     await store.close()
