@@ -1,11 +1,29 @@
 """The `send_notification` activity: one customer email, sent at most once per (order, kind, dedupe_key).
 
-The store's claim row is the idempotency record: a message already `sent` is never sent again, and
-a retry after a crash mid-send reuses the same Message-ID, so mail clients collapse a rare duplicate.
+The store's notification row is the idempotency record, written in two phases around SMTP DATA:
+
+1. `claim_notification` makes the row `sending`. Until DATA nothing has been handed over, so an
+   attempt that dies here (or whose server refuses the sender or recipient, or whose connection
+   fails) is safe to retry: a refusal or connection failure is recorded as `failed`, and the next
+   claim makes it `sending` again.
+2. Right before DATA the mailer calls back and the row becomes `delivering`. If the server accepts,
+   the row becomes `sent` and is never sent again. If the worker dies after that point, nobody can
+   know whether the server got the end of DATA, so the next attempt finds `delivering` and does NOT
+   resend: it records `unconfirmed`, logs a warning and returns `unconfirmed`. The same goes for a
+   connection lost or timed out during DATA without a reply (`DeliveryUnknownError`).
+
+The trade-off is deliberate: "a retried activity or a worker killed mid-send never sends twice".
+A crash in the few milliseconds between marking `delivering` and the server receiving the end of
+DATA loses that one email instead of duplicating it; ops see it as `unconfirmed` (the note says
+which attempt stopped) and can check the mail server's log or resend by hand. A crash after the
+server accepted but before `sent` was recorded - the common case - is also `unconfirmed`, and
+there the customer did get the email exactly once. The stable Message-ID still lets mail clients
+collapse a duplicate should one ever get through.
+
 A permanent SMTP refusal ends the activity without retries; transient failures let Temporal retry.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Literal, Protocol
 
@@ -17,13 +35,18 @@ from activities.names import SEND_NOTIFICATION
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.mail.compose import compose_email, message_id_for
 from ordertrack.mail.render import render_message
-from ordertrack.mail.smtp import PermanentMailError, TransientMailError
+from ordertrack.mail.smtp import DeliveryUnknownError, PermanentMailError, TransientMailError
 
 
 class ClaimedNotification(Protocol):
     @property
     def status(self) -> str:
-        """`sending`, `sent` or `failed`."""
+        """`sending`, `delivering`, `sent`, `unconfirmed` or `failed`."""
+        ...
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts claimed it (the one that left it `delivering`, when it is)."""
         ...
 
 
@@ -33,6 +56,12 @@ class NotificationStore(Protocol):
     async def claim_notification(
         self, order_id: str, kind: str, dedupe_key: str, message_id: str, recipient: str
     ) -> ClaimedNotification: ...
+
+    async def mark_notification_delivering(self, order_id: str, kind: str, dedupe_key: str) -> None: ...
+
+    async def mark_notification_unconfirmed(
+        self, order_id: str, kind: str, dedupe_key: str, note: str
+    ) -> None: ...
 
     async def mark_notification_sent(
         self, order_id: str, kind: str, dedupe_key: str, server_reply: str
@@ -44,14 +73,16 @@ class NotificationStore(Protocol):
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> str: ...
+    async def send(
+        self, message: EmailMessage, before_data: Callable[[], Awaitable[None]] | None = None
+    ) -> str: ...
 
 
 class NotificationResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     message_id: str
-    status: Literal["sent", "already_sent", "skipped"]
+    status: Literal["sent", "already_sent", "skipped", "unconfirmed"]
     server_reply: str | None = None
 
 
@@ -88,6 +119,22 @@ class NotifyActivities:
         if row.status == "sent":
             log.info("email already sent: order %s, %s, %s", order.order_id, kind, message_id)
             return NotificationResult(message_id=message_id, status="already_sent")
+        if row.status == "delivering":
+            note = f"attempt {row.attempts} stopped during SMTP DATA; not resent to avoid a duplicate"
+            await self._store.mark_notification_unconfirmed(order.order_id, kind, key, note)
+            log.warning(
+                "email unconfirmed, check the mail server's log: order %s, %s, %s: %s",
+                order.order_id,
+                kind,
+                message_id,
+                note,
+            )
+            return NotificationResult(message_id=message_id, status="unconfirmed", server_reply=note)
+        if row.status == "unconfirmed":
+            log.info(
+                "email unconfirmed earlier, not resent: order %s, %s, %s", order.order_id, kind, message_id
+            )
+            return NotificationResult(message_id=message_id, status="unconfirmed")
 
         view = request.view
         carrier_link = (
@@ -103,8 +150,23 @@ class NotifyActivities:
             mail_from=self._mail_from,
             message_id=message_id,
         )
+
+        async def before_data() -> None:
+            await self._store.mark_notification_delivering(order.order_id, kind, key)
+
         try:
-            reply = await self._mailer.send(message)
+            reply = await self._mailer.send(message, before_data=before_data)
+        except DeliveryUnknownError as exc:
+            note = f"attempt {row.attempts}: {exc}; not resent to avoid a duplicate"
+            await self._store.mark_notification_unconfirmed(order.order_id, kind, key, note)
+            log.warning(
+                "email unconfirmed, check the mail server's log: order %s, %s, %s: %s",
+                order.order_id,
+                kind,
+                message_id,
+                note,
+            )
+            return NotificationResult(message_id=message_id, status="unconfirmed", server_reply=note)
         except PermanentMailError as exc:
             await self._store.mark_notification_failed(order.order_id, kind, key, str(exc))
             log.warning("email rejected: order %s, %s, %s: %s", order.order_id, kind, message_id, exc)

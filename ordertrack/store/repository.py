@@ -18,11 +18,20 @@ from ordertrack.domain.view import OrderView
 from ordertrack.store.engine import create_engine
 from ordertrack.store.tables import notifications, orders, timeline_events
 
-NotificationStatus = Literal["sending", "sent", "failed"]
+# sending: claimed, SMTP not yet at DATA (safe to retry); delivering: DATA is about to go out, so a
+# crash leaves the outcome unknown; unconfirmed: an attempt died during DATA and was not resent;
+# failed: refused, or the connection failed before DATA (safe to retry).
+NotificationStatus = Literal["sending", "delivering", "sent", "unconfirmed", "failed"]
+# Only these are claimed (moved to `sending`) again; the others are returned as they are.
+_CLAIMABLE = ("sending", "failed")
 
 
 class NotFoundError(LookupError):
     """A write refers to a row that is not there (a change recorded before its order was saved)."""
+
+
+class NotificationStateError(RuntimeError):
+    """A notification is not in the status a step requires (another attempt moved it on)."""
 
 
 class _Row(BaseModel):
@@ -58,7 +67,7 @@ class StoredOrder(_Row):
 
 
 class NotificationRow(_Row):
-    """One customer message's delivery record; the mailer sends only while it is not `sent`."""
+    """One customer message's delivery record; the mailer sends only after claiming it as `sending`."""
 
     order_id: str
     kind: str
@@ -109,6 +118,14 @@ async def _exists(conn: AsyncConnection, *conditions: ColumnElement[bool]) -> bo
 
 def _entry_rows(order_id: str, entries: tuple[TimelineEntry, ...]) -> list[dict[str, Any]]:
     return [{"order_id": order_id, **entry.model_dump(mode="python")} for entry in entries]
+
+
+def _notification_key(order_id: str, kind: str, dedupe_key: str) -> tuple[ColumnElement[bool], ...]:
+    return (
+        notifications.c.order_id == order_id,
+        notifications.c.kind == kind,
+        notifications.c.dedupe_key == dedupe_key,
+    )
 
 
 class Store:
@@ -219,8 +236,9 @@ class Store:
     async def claim_notification(
         self, order_id: str, kind: str, dedupe_key: str, message_id: str, recipient: str
     ) -> NotificationRow:
-        """Start (or retry) one message: a new row is `sending` with 1 attempt; an unsent one counts
-        another attempt and is `sending` again; a `sent` one is left alone. Returns the row as it is now.
+        """Start (or retry) one message: a new row is `sending` with 1 attempt; a `sending` or `failed`
+        one counts another attempt and is `sending` again. A `delivering`, `unconfirmed` or `sent` one
+        is left alone: its message may already be with the customer. Returns the row as it is now.
         """
         key = {"order_id": order_id, "kind": kind, "dedupe_key": dedupe_key}
         claim = (
@@ -236,7 +254,7 @@ class Store:
             .on_conflict_do_update(
                 index_elements=list(key),
                 set_={"status": "sending", "attempts": notifications.c.attempts + 1},
-                where=notifications.c.status != "sent",
+                where=notifications.c.status.in_(_CLAIMABLE),
             )
         )
         async with self._engine.begin() as conn:
@@ -244,9 +262,39 @@ class Store:
             row = (await conn.execute(select(*_NOTIFICATION_COLUMNS).filter_by(**key))).mappings().one()
         return NotificationRow.model_validate(row)
 
+    async def mark_notification_delivering(self, order_id: str, kind: str, dedupe_key: str) -> None:
+        """Record that SMTP DATA is about to be sent; only a `sending` row moves.
+
+        Raises NotFoundError without a claimed row, and NotificationStateError when the row is in
+        another status (a concurrent attempt got there first), so that this attempt sends nothing.
+        """
+        key = _notification_key(order_id, kind, dedupe_key)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(notifications)
+                .where(*key, notifications.c.status == "sending")
+                .values(status="delivering")
+            )
+            if result.rowcount == 0:
+                status = await conn.scalar(select(notifications.c.status).where(*key))
+                if status is None:
+                    raise NotFoundError(
+                        f"no notification {kind}/{dedupe_key} for order {order_id!r} was claimed"
+                    )
+                raise NotificationStateError(
+                    f"notification {kind}/{dedupe_key} for order {order_id!r} is {status!r}, not 'sending'"
+                )
+
+    async def mark_notification_unconfirmed(
+        self, order_id: str, kind: str, dedupe_key: str, note: str
+    ) -> None:
+        """Record that an attempt may or may not have delivered and was not resent; `note` says why."""
+        await self._mark(order_id, kind, dedupe_key, status="unconfirmed", server_reply=note, sent_at=_now())
+
     async def mark_notification_sent(
         self, order_id: str, kind: str, dedupe_key: str, server_reply: str
     ) -> None:
+        """The server accepted the message (from `sending` or `delivering`, or any status not `sent`)."""
         await self._mark(order_id, kind, dedupe_key, status="sent", server_reply=server_reply, sent_at=_now())
 
     async def mark_notification_failed(self, order_id: str, kind: str, dedupe_key: str, error: str) -> None:
@@ -280,11 +328,7 @@ class Store:
             return list((await conn.execute(query)).mappings().all())
 
     async def _mark(self, order_id: str, kind: str, dedupe_key: str, **values: Any) -> None:
-        key = (
-            notifications.c.order_id == order_id,
-            notifications.c.kind == kind,
-            notifications.c.dedupe_key == dedupe_key,
-        )
+        key = _notification_key(order_id, kind, dedupe_key)
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(notifications).where(*key, notifications.c.status != "sent").values(**values)

@@ -130,5 +130,7 @@ notifications = Table(
     Column("server_reply", Text()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),
-    CheckConstraint("status IN ('sending', 'sent', 'failed')", name="ck_notifications_status"),
+    CheckConstraint(
+        "status IN ('sending', 'delivering', 'sent', 'unconfirmed', 'failed')", name="ck_notifications_status"
+    ),
 )

@@ -1,13 +1,17 @@
 """Customer email: rendering, header safety, SMTP delivery through the local sink, idempotent sending."""
 
+import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 import ordertrack
 from activities.notify import NotificationResult, NotifyActivities
@@ -20,8 +24,9 @@ from ordertrack.domain.view import order_view
 from ordertrack.mail.compose import compose_email, message_id_for
 from ordertrack.mail.render import RenderedMessage, render_message, template_dirs
 from ordertrack.mail.sink import MailSink
-from ordertrack.mail.smtp import SmtpMailer, TransientMailError
+from ordertrack.mail.smtp import DeliveryUnknownError, PermanentMailError, SmtpMailer, TransientMailError
 from ordertrack.settings import Settings
+from ordertrack.store import Store, migrate
 from tests.factories import order_data, sample_order
 
 NOW = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
@@ -99,9 +104,20 @@ class MemoryStore:
         row = self.rows.get((order_id, kind, dedupe_key))
         if row is None:
             row = self.rows[order_id, kind, dedupe_key] = Row("sending", message_id, recipient)
-        elif row.status != "sent":
+        elif row.status in ("sending", "failed"):
             row.status, row.attempts = "sending", row.attempts + 1
         return row
+
+    async def mark_notification_delivering(self, order_id: str, kind: str, dedupe_key: str) -> None:
+        row = self.rows[order_id, kind, dedupe_key]
+        assert row.status == "sending"
+        row.status = "delivering"
+
+    async def mark_notification_unconfirmed(
+        self, order_id: str, kind: str, dedupe_key: str, note: str
+    ) -> None:
+        row = self.rows[order_id, kind, dedupe_key]
+        row.status, row.server_reply = "unconfirmed", note
 
     async def mark_notification_sent(
         self, order_id: str, kind: str, dedupe_key: str, server_reply: str
@@ -118,7 +134,7 @@ def carrier_url(carrier: str, tracking_number: str) -> str:
     return f"https://carrier.example.com/{carrier}/{tracking_number}"
 
 
-def activities(store: MemoryStore, mailer: SmtpMailer) -> NotifyActivities:
+def activities(store: MemoryStore | Store, mailer: SmtpMailer) -> NotifyActivities:
     return NotifyActivities(
         store, mailer, public_url=PUBLIC_URL, mail_from=MAIL_FROM, carrier_url=carrier_url
     )
@@ -253,6 +269,47 @@ async def test_smtp_mailer_delivers_to_the_sink(sink: MailSink, mailer: SmtpMail
     assert len(list(sink.directory.glob("*.eml"))) == 1
 
 
+async def test_before_data_runs_after_the_envelope_and_can_stop_the_send(
+    sink: MailSink, mailer: SmtpMailer
+) -> None:
+    rendered = render_message(make_request(MessageKind.DELIVERED), public_url=PUBLIC_URL, carrier_url=None)
+    message = compose_email(
+        rendered, to_name="Ana Souza", to_email="ana@example.com", mail_from=MAIL_FROM, message_id="<x@y.z>"
+    )
+    calls: list[int] = []
+
+    async def record() -> None:
+        calls.append(len(sink.messages))
+
+    async def crash() -> None:
+        raise RuntimeError("store down")
+
+    with pytest.raises(RuntimeError, match="store down"):
+        await mailer.send(message, before_data=crash)
+    assert sink.messages == []
+    assert await mailer.send(message, before_data=record)
+    assert calls == [0] and len(sink.messages) == 1
+    [received] = sink.messages
+    assert received["Message-ID"] == "<x@y.z>" and received["Date"] == message["Date"]
+    assert "Bcc" not in received
+
+
+async def test_a_refused_recipient_does_not_reach_before_data(sink: MailSink, mailer: SmtpMailer) -> None:
+    rendered = render_message(make_request(MessageKind.DELIVERED), public_url=PUBLIC_URL, carrier_url=None)
+    message = compose_email(
+        rendered, to_name="Gone", to_email="gone@example.com", mail_from=MAIL_FROM, message_id="<x@y.z>"
+    )
+    calls: list[str] = []
+
+    async def record() -> None:
+        calls.append("before_data")
+
+    with pytest.raises(PermanentMailError, match="550") as raised:
+        await mailer.send(message, before_data=record)
+    assert raised.value.code == 550
+    assert calls == [] and sink.messages == []
+
+
 def test_mailer_refuses_starttls_on_the_implicit_tls_port() -> None:
     with pytest.raises(ValueError, match="implicit TLS"):
         SmtpMailer(Settings(smtp_port=465, smtp_starttls=True))
@@ -319,3 +376,170 @@ def test_templates_are_found_through_the_namespace_package_too(
     assert template_dirs() == [str(beside)]
     monkeypatch.setattr(ordertrack, "__file__", str(tmp_path / "ordertrack" / "__init__.py"))
     assert str(beside) in template_dirs()
+
+
+# ---------------------------------------------------------------------------------------------
+# At most once across a crash: the activity on the real store
+
+
+class WorkerKilledAfterAccept(Store):
+    """The real store, except that recording `sent` fails once: the worker died right after the
+    server accepted the message, before the row said so."""
+
+    killed = False
+
+    async def mark_notification_sent(
+        self, order_id: str, kind: str, dedupe_key: str, server_reply: str
+    ) -> None:
+        if not self.killed:
+            self.killed = True
+            raise RuntimeError("worker killed")
+        await super().mark_notification_sent(order_id, kind, dedupe_key, server_reply)
+
+
+@pytest.fixture
+async def database_path(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ordertrack.db'}"
+    await migrate(url)
+    return url
+
+
+@pytest.fixture
+async def store(database_path: str) -> AsyncIterator[Store]:
+    store = Store.from_url(database_path)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def killed_store(database_path: str) -> AsyncIterator[WorkerKilledAfterAccept]:
+    store = WorkerKilledAfterAccept.from_url(database_path)
+    assert isinstance(store, WorkerKilledAfterAccept)
+    yield store
+    await store.close()
+
+
+class FlakyHandler:
+    """An SMTP server that defers the first RCPT (451) or, with `hang_after_data`, takes the first
+    message and then never answers DATA, as a connection lost at the worst moment would."""
+
+    def __init__(self, *, defer_first_rcpt: bool = False, hang_after_data: bool = False) -> None:
+        self.defer_first_rcpt = defer_first_rcpt
+        self.hang_after_data = hang_after_data
+        self.received: list[bytes] = []
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.defer_first_rcpt:
+            self.defer_first_rcpt = False
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received.append(envelope.original_content or b"")
+        if self.hang_after_data:
+            self.hang_after_data = False
+            await asyncio.sleep(2)
+        return "250 Message accepted for delivery"
+
+
+def flaky_server(handler: FlakyHandler, timeout: float = 5) -> tuple[Controller, SmtpMailer]:
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, SmtpMailer(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=timeout))
+
+
+async def test_a_worker_killed_after_the_server_accepted_never_sends_twice(
+    sink: MailSink, mailer: SmtpMailer, killed_store: WorkerKilledAfterAccept, store: Store
+) -> None:
+    notify = activities(killed_store, mailer)
+    request = make_request(MessageKind.SHIPPED, dedupe_key="shipped:SIM-ONTIME-42")
+    env = ActivityEnvironment()
+
+    with pytest.raises(RuntimeError, match="worker killed"):
+        await env.run(notify.send_notification, request)
+    [row] = await store.list_notifications("1001")
+    assert row.status == "delivering" and len(sink.messages) == 1
+
+    retried = await env.run(notify.send_notification, request)
+    again = await env.run(notify.send_notification, request)
+
+    note = "attempt 1 stopped during SMTP DATA; not resent to avoid a duplicate"
+    assert (retried.status, retried.message_id) == ("unconfirmed", sink.messages[0]["Message-ID"])
+    assert again.status == "unconfirmed"
+    assert len(sink.messages) == 1
+    [row] = await store.list_notifications("1001")
+    assert (row.status, row.server_reply, row.attempts) == ("unconfirmed", note, 1)
+    assert row.sent_at is not None
+
+
+async def test_a_lost_reply_to_data_is_unconfirmed_and_not_resent(store: Store) -> None:
+    handler = FlakyHandler(hang_after_data=True)
+    controller, mailer = flaky_server(handler, timeout=0.5)
+    try:
+        notify = activities(store, mailer)
+        env = ActivityEnvironment()
+        request = make_request(MessageKind.DELIVERED)
+        first = await env.run(notify.send_notification, request)
+        second = await env.run(notify.send_notification, request)
+    finally:
+        controller.stop()
+    assert (first.status, second.status) == ("unconfirmed", "unconfirmed")
+    assert len(handler.received) == 1
+    [row] = await store.list_notifications("1001")
+    assert row.status == "unconfirmed" and row.server_reply and "SMTPReadTimeoutError" in row.server_reply
+
+
+async def test_a_deferred_recipient_fails_the_row_and_a_retry_sends_once(store: Store) -> None:
+    handler = FlakyHandler(defer_first_rcpt=True)
+    controller, mailer = flaky_server(handler)
+    try:
+        notify = activities(store, mailer)
+        env = ActivityEnvironment()
+        request = make_request(MessageKind.DELIVERED)
+        with pytest.raises(TransientMailError, match="451") as raised:
+            await env.run(notify.send_notification, request)
+        assert not isinstance(raised.value, DeliveryUnknownError)
+        [row] = await store.list_notifications("1001")
+        assert (row.status, row.attempts) == ("failed", 1) and handler.received == []
+        result = await env.run(notify.send_notification, request)
+    finally:
+        controller.stop()
+    assert result.status == "sent" and len(handler.received) == 1
+    [row] = await store.list_notifications("1001")
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+async def test_an_unreachable_server_fails_the_row_and_a_retry_sends_once(
+    sink: MailSink, mailer: SmtpMailer, store: Store
+) -> None:
+    unreachable = SmtpMailer(Settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout=5))
+    env = ActivityEnvironment()
+    request = make_request(MessageKind.DELIVERED)
+
+    with pytest.raises(TransientMailError):
+        await env.run(activities(store, unreachable).send_notification, request)
+    [row] = await store.list_notifications("1001")
+    assert row.status == "failed"
+
+    result = await env.run(activities(store, mailer).send_notification, request)
+    assert result.status == "sent" and len(sink.messages) == 1
+    [row] = await store.list_notifications("1001")
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+async def test_a_refused_recipient_is_still_not_retried_on_the_real_store(
+    sink: MailSink, mailer: SmtpMailer, store: Store
+) -> None:
+    request = make_request(MessageKind.CONFIRMATION, make_order(email="gone@example.com"))
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(activities(store, mailer).send_notification, request)
+
+    assert raised.value.type == "MailRejected" and raised.value.non_retryable
+    [row] = await store.list_notifications("1001")
+    assert row.status == "failed" and row.last_error and "550" in row.last_error
+    assert sink.messages == []

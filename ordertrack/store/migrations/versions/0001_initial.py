@@ -86,7 +86,10 @@ def upgrade() -> None:
         sa.Column("server_reply", sa.Text()),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("sent_at", TIMESTAMP),
-        sa.CheckConstraint("status IN ('sending', 'sent', 'failed')", name="ck_notifications_status"),
+        sa.CheckConstraint(
+            "status IN ('sending', 'delivering', 'sent', 'unconfirmed', 'failed')",
+            name="ck_notifications_status",
+        ),
     )
 
 
