@@ -1,10 +1,12 @@
 """Shared fixtures: real Temporal servers (time-skipping and dev), free ports, and the SMTP sink."""
 
+import secrets
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -58,3 +60,53 @@ def mail_sink(tmp_path: Path) -> Iterator[MailSink]:
     sink.start()
     yield sink
     sink.stop()
+
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_UNREACHABLE = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}"
+
+
+class PostgresDatabases:
+    """Throwaway databases on the local server, created on demand and dropped when the session ends."""
+
+    def __init__(self) -> None:
+        self._admin: asyncpg.Connection | None = None
+        self._unreachable = False
+        self._names: list[str] = []
+
+    async def create(self) -> str:
+        if self._unreachable:
+            pytest.skip(PG_UNREACHABLE)
+        if self._admin is None:
+            try:
+                self._admin = await asyncpg.connect(
+                    host=PG_HOST, port=PG_PORT, user="postgres", database="test", timeout=3
+                )
+            except (OSError, TimeoutError, asyncpg.PostgresError):
+                self._unreachable = True
+                pytest.skip(PG_UNREACHABLE)
+        name = f"ordertrack_test_{secrets.token_hex(6)}"
+        await self._admin.execute(f'CREATE DATABASE "{name}"')
+        self._names.append(name)
+        return f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+
+    async def drop_all(self) -> None:
+        if self._admin is not None:
+            for name in self._names:
+                await self._admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await self._admin.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres() -> AsyncIterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    await databases.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres: PostgresDatabases) -> str:
+    """A fresh, not yet migrated database; the SQLite file's directory does not exist yet."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}"
+    return await postgres.create()

@@ -1,15 +1,12 @@
 """The read model on SQLite and (when reachable) PostgreSQL: migrations, idempotent writes, notifications."""
 
 import asyncio
-import secrets
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -25,84 +22,11 @@ from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import order_view
 from ordertrack.store import NotFoundError, Store, create_engine, migrate
+from ordertrack.store.repository import NotificationStateError
 from ordertrack.store.tables import metadata, notifications, orders
-
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_UNREACHABLE = f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}"
+from tests.factories import order_data
 
 NOW = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
-
-SAMPLE_ORDER: dict[str, Any] = {
-    "order_id": "1001",
-    "placed_at": "2026-11-20T14:03:00Z",
-    "customer": {
-        "name": "Ana Souza",
-        "email": "ana@example.com",
-        "phone": "+5511999990000",
-        "locale": "pt-BR",
-        "time_zone": "America/Sao_Paulo",
-    },
-    "shipping_address": {
-        "name": "Ana Souza",
-        "line1": "Rua Augusta 1500",
-        "line2": "apto 12",
-        "city": "São Paulo",
-        "region": "SP",
-        "postal_code": "01304-001",
-        "country": "BR",
-    },
-    "items": [{"sku": "TSHIRT-M", "name": "T-shirt M", "quantity": 2, "unit_price": "39.90"}],
-    "currency": "BRL",
-    "total": "79.80",
-    "payment": {"status": "paid", "method": "pix"},
-    "notify": {"email": True, "sms": False},
-}
-
-
-class PostgresDatabases:
-    """Throwaway databases on the local server, created on demand and dropped when the session ends."""
-
-    def __init__(self) -> None:
-        self._admin: asyncpg.Connection | None = None
-        self._unreachable = False
-        self._names: list[str] = []
-
-    async def create(self) -> str:
-        if self._unreachable:
-            pytest.skip(PG_UNREACHABLE)
-        if self._admin is None:
-            try:
-                self._admin = await asyncpg.connect(
-                    host=PG_HOST, port=PG_PORT, user="postgres", database="test", timeout=3
-                )
-            except (OSError, TimeoutError, asyncpg.PostgresError):
-                self._unreachable = True
-                pytest.skip(PG_UNREACHABLE)
-        name = f"ordertrack_test_{secrets.token_hex(6)}"
-        await self._admin.execute(f'CREATE DATABASE "{name}"')
-        self._names.append(name)
-        return f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-
-    async def drop_all(self) -> None:
-        if self._admin is not None:
-            for name in self._names:
-                await self._admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await self._admin.close()
-
-
-@pytest.fixture(scope="session")
-async def postgres() -> AsyncIterator[PostgresDatabases]:
-    databases = PostgresDatabases()
-    yield databases
-    await databases.drop_all()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres: PostgresDatabases) -> str:
-    """A fresh, not yet migrated database; the SQLite file's directory does not exist yet."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}"
-    return await postgres.create()
 
 
 @pytest.fixture
@@ -117,7 +41,7 @@ def start(
     order_id: str = "1001", *, paid: bool = True, token: str | None = None
 ) -> tuple[OrderRecord, OrderState]:
     """A new order as the workflow saves it, and the state it holds afterwards."""
-    data = {**SAMPLE_ORDER, "order_id": order_id, "payment": {"status": "paid" if paid else "pending"}}
+    data = order_data(order_id=order_id, payment={"status": "paid" if paid else "pending"})
     order = Order.model_validate(data)
     state = on_start(order, NOW).state
     return record_for(order, state, token or f"token-{order_id}-{'x' * 22}"), state
@@ -254,7 +178,7 @@ async def test_get_order_by_token(store: Store) -> None:
 
 async def test_datetimes_come_back_aware_utc(store: Store) -> None:
     sao_paulo = timezone(timedelta(hours=-3))
-    order = Order.model_validate({**SAMPLE_ORDER, "placed_at": "2026-11-20T11:03:00-03:00"})
+    order = Order.model_validate(order_data(placed_at="2026-11-20T11:03:00-03:00"))
     record = record_for(order, on_start(order, NOW.astimezone(sao_paulo)).state, "t" * 32)
     await store.save_order(record)
     stored = await store.get_order("1001")
@@ -363,6 +287,45 @@ async def test_failed_notification_is_claimed_again(store: Store) -> None:
     assert (failed.status, failed.last_error) == ("failed", "421 try again later")
     retried = await store.claim_notification(*claim)
     assert (retried.status, retried.attempts, retried.message_id) == ("sending", 2, "<m3@ordertrack>")
+
+
+async def test_delivering_notification_is_not_claimed_again(store: Store) -> None:
+    claim = ("1001", "shipped", "shipped:N1", "<m4@ordertrack>", "ana@example.com")
+    await store.claim_notification(*claim)
+    await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
+    again = await store.claim_notification(*claim)
+    assert (again.status, again.attempts, again.sent_at) == ("delivering", 1, None)
+    await store.mark_notification_sent("1001", "shipped", "shipped:N1", "250 Ok")
+    [row] = await store.list_notifications("1001")
+    assert (row.status, row.server_reply) == ("sent", "250 Ok")
+
+
+async def test_unconfirmed_notification_is_not_claimed_again(store: Store) -> None:
+    claim = ("1001", "shipped", "shipped:N1", "<m5@ordertrack>", "ana@example.com")
+    await store.claim_notification(*claim)
+    await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
+    await store.mark_notification_unconfirmed("1001", "shipped", "shipped:N1", "attempt 1 stopped")
+    again = await store.claim_notification(*claim)
+    assert (again.status, again.attempts, again.server_reply) == ("unconfirmed", 1, "attempt 1 stopped")
+    assert again.sent_at is not None and again.sent_at.tzinfo is UTC
+
+
+async def test_only_a_sending_notification_becomes_delivering(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
+    await store.claim_notification("1001", "shipped", "shipped:N1", "<m6@ordertrack>", "ana@example.com")
+    await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
+    with pytest.raises(NotificationStateError, match="'delivering', not 'sending'"):
+        await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
+
+
+async def test_failed_delivery_is_claimed_as_sending_again(store: Store) -> None:
+    claim = ("1001", "shipped", "shipped:N1", "<m7@ordertrack>", "ana@example.com")
+    await store.claim_notification(*claim)
+    await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
+    await store.mark_notification_failed("1001", "shipped", "shipped:N1", "554 rejected")
+    retried = await store.claim_notification(*claim)
+    assert (retried.status, retried.attempts, retried.last_error) == ("sending", 2, "554 rejected")
 
 
 async def test_marking_an_unclaimed_notification_fails(store: Store) -> None:
