@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
 from pathlib import Path
@@ -54,13 +55,38 @@ def validation_summary(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def run(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    """Run an async command and turn the errors a user can cause into one-line messages."""
+def run(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., NoReturn]:
+    """Run an async client command to completion and exit with its status."""
+    main = _one_line_errors(main)
 
     @wraps(main)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
+    def wrapper(*args: Any, **kwargs: Any) -> NoReturn:
+        code = 0
         try:
-            return asyncio.run(main(*args, **kwargs))
+            asyncio.run(main(*args, **kwargs))
+        except typer.Exit as done:
+            code = done.exit_code
+        except KeyboardInterrupt:
+            code = 130
+        except Exception:  # a bug rather than bad input: show all of it
+            traceback.print_exc()
+            code = 1
+        # The Temporal client's native threads can abort a short-lived process while Python
+        # finalizes (temporalio/sdk-python#300); with the output flushed, skip the teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    return wrapper
+
+
+def _one_line_errors(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+    """Turn the errors a user can cause into one-line messages and exit codes."""
+
+    @wraps(main)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await main(*args, **kwargs)
         except ValidationError as err:
             fail(f"invalid {err.title}: {validation_summary(err)}", 2)
         except orders.OrderNotFound as err:
