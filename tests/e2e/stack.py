@@ -1,0 +1,119 @@
+"""The system as a user runs it, for end-to-end tests: real processes talking over real sockets.
+
+A Temporal dev server (from the test session), `ordertrack worker` and `ordertrack carrier-sim` as
+child processes, an aiosmtpd sink in the test process, and the `ordertrack` CLI for every request.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ordertrack.mail.sink import MailSink
+
+ORDERTRACK = str(Path(sys.executable).parent / "ordertrack")
+
+# A three-day journey in 12 s; the policy is scaled so the order completes in well under a minute.
+SIM_SPEED = 72 * 3600 / 12
+FAST_POLICY = {
+    "ORDERTRACK_CARRIER_POLL_INTERVAL": "500ms",
+    "ORDERTRACK_SHIP_BY": "5m",
+    "ORDERTRACK_PAYMENT_TIMEOUT": "5m",
+    "ORDERTRACK_STALE_TRACKING_AFTER": "60s",
+    "ORDERTRACK_REVIEW_REQUEST_DELAY": "2s",
+}
+
+
+@dataclass
+class Stack:
+    temporal_address: str
+    database_url: str
+    sink: MailSink
+    sim_port: int
+    workdir: Path
+    task_queue: str
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **FAST_POLICY,
+            "ORDERTRACK_TEMPORAL_ADDRESS": self.temporal_address,
+            "ORDERTRACK_TASK_QUEUE": self.task_queue,
+            "ORDERTRACK_DATABASE_URL": self.database_url,
+            "ORDERTRACK_SMTP_HOST": "127.0.0.1",
+            "ORDERTRACK_SMTP_PORT": str(self.sink.port),
+            "ORDERTRACK_SIMULATED_CARRIER_URL": f"http://127.0.0.1:{self.sim_port}",
+            "ORDERTRACK_PUBLIC_URL": "https://shop.example",
+            "ORDERTRACK_OPERATOR": "e2e-operator",
+        }
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.workdir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [ORDERTRACK, *args], env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.processes[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    async def start_carrier(self) -> None:
+        self._spawn("carrier-sim", "carrier-sim", "--port", str(self.sim_port), "--speed", str(SIM_SPEED))
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                try:
+                    if (await client.get(f"http://127.0.0.1:{self.sim_port}/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"carrier simulator did not start:\n{self.log('carrier-sim')}")
+
+    def start_worker(self) -> None:
+        self._spawn("worker", "worker")
+
+    def kill_worker(self) -> None:
+        """SIGKILL: no graceful shutdown, whatever the worker was doing is cut off."""
+        process = self.processes.pop("worker")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    async def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `ordertrack ARGS` like a shop script would, off the event loop."""
+        return await asyncio.to_thread(
+            subprocess.run,
+            [ORDERTRACK, *args],
+            env=self.env,
+            cwd=self.workdir,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    async def cli_ok(self, *args: str) -> str:
+        result = await self.cli(*args)
+        assert result.returncode == 0, f"ordertrack {' '.join(args)} failed: {result.stderr}"
+        return result.stdout
+
+    async def show(self, order_id: str) -> dict[str, Any]:
+        return json.loads(await self.cli_ok("order", "show", order_id, "--json"))
