@@ -172,7 +172,9 @@ class Store:
             inserted = await conn.execute(
                 self._insert(orders)
                 .values(row)
-                .on_conflict_do_nothing(index_elements=[orders.c.order_id])
+                # No conflict target: racing inserts of one order may collide on the tracking-token
+                # index before the primary key, and either way the order is already there.
+                .on_conflict_do_nothing()
                 .returning(orders.c.order_id)
             )
             if inserted.first() is None:
