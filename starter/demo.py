@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -25,17 +26,20 @@ CASTING = [
     ("Jordi Puig", "ca", "Girona", "ES", "SIM-RETURNED-", True),
     ("Sam Taylor", "en", "Austin", "US", None, False),  # payment never arrives: cancelled on timeout
 ]
+
 WAREHOUSE = [FulfillmentEvent.PICKING_STARTED, FulfillmentEvent.PACKED, FulfillmentEvent.SHIPPED]
 
 
 def sample_order(order_id: str, name: str, locale: str, city: str, country: str, paid: bool) -> Order:
     """A valid order for demos and tests (the contract's shape, made-up people)."""
-    first = name.split()[0].lower()
+    mailbox = "".join(
+        ch for ch in unicodedata.normalize("NFKD", name.lower()) if ch.isascii() and ch.isalnum()
+    )
     return Order.model_validate(
         {
             "order_id": order_id,
             "placed_at": datetime.now(UTC).isoformat(),
-            "customer": {"name": name, "email": f"{first}@example.com", "locale": locale},
+            "customer": {"name": name, "email": f"{mailbox}@example.com", "locale": locale},
             "shipping_address": {
                 "name": name,
                 "line1": "1 Sample Street",

@@ -63,9 +63,18 @@ class Customer(_Model):
     @field_validator("email")
     @classmethod
     def _email_shape(cls, value: str) -> str:
-        if not _EMAIL.match(value):
+        """Deliverable over plain SMTP: an ASCII mailbox name, and the domain in its IDNA form."""
+        local, at, domain = value.rpartition("@")
+        if not at or not local.isascii():
+            raise ValueError("not a deliverable email address (expected an ASCII name@domain.tld)")
+        try:
+            ascii_domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError("the email address has an invalid domain") from None
+        address = f"{local}@{ascii_domain}"
+        if not _EMAIL.match(address):
             raise ValueError("not a valid email address (expected name@domain.tld)")
-        return value
+        return address
 
     @field_validator("phone")
     @classmethod
