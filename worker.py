@@ -84,8 +84,15 @@ async def _main() -> None:
     await run_worker(get_settings(), stop)
 
 
-def main() -> None:
+def configure_logging() -> None:
+    """One line per thing that happened; per-request chatter from libraries only on warnings."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpcore", "mail.log", "alembic.runtime.migration"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def main() -> None:
+    configure_logging()
     asyncio.run(_main())
 
 

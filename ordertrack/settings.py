@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     carrier_poll_interval: Duration = TimingPolicy().carrier_poll_interval
     stale_tracking_after: Duration = TimingPolicy().stale_tracking_after
     review_request_delay: Duration = TimingPolicy().review_request_delay
+    estimate_slip: Duration = TimingPolicy().estimate_slip
 
     worker_shutdown_grace: Duration = timedelta(seconds=20)
 
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
             carrier_poll_interval=self.carrier_poll_interval,
             stale_tracking_after=self.stale_tracking_after,
             review_request_delay=self.review_request_delay,
+            estimate_slip=self.estimate_slip,
         )
 
 

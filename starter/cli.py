@@ -7,7 +7,6 @@ traceback for bad input.
 import asyncio
 import getpass
 import json
-import logging
 import os
 import sys
 import traceback
@@ -265,8 +264,9 @@ def carrier_sim_command(
 ) -> None:
     """The simulated carrier alone."""
     from ordertrack.carriers.simulator import FaultConfig, serve_simulator
+    from worker import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         faults = FaultConfig(
             rate=error_rate, kinds=[kind.strip() for kind in error_kinds.split(",") if kind.strip()]

@@ -18,7 +18,7 @@ from ordertrack.mail.sink import MailSink
 from ordertrack.settings import VAR_DIR, Settings
 from starter.client import connect
 from starter.devserver import start_dev_server
-from worker import run_worker
+from worker import configure_logging, run_worker
 
 log = logging.getLogger("ordertrack.up")
 
@@ -31,6 +31,7 @@ DEMO_POLICY = {
     "stale_tracking_after": timedelta(seconds=40),
     "review_request_delay": timedelta(seconds=30),
     "payment_timeout": timedelta(seconds=60),
+    "estimate_slip": timedelta(seconds=12),
 }
 
 
@@ -66,36 +67,34 @@ async def _stack(settings: Settings, demo: bool) -> None:
             "SMTP sink on %s:%d, mails kept in %s", settings.smtp_host, settings.smtp_port, VAR_DIR / "mail"
         )
         sim = urlsplit(settings.simulated_carrier_url)
-        tasks.append(
+        speed = settings.simulated_carrier_speed
+        services = [
             asyncio.create_task(
                 serve_simulator(
-                    sim.hostname or "127.0.0.1",
-                    sim.port or 8010,
-                    settings.simulated_carrier_speed,
-                    FaultConfig(),
+                    sim.hostname or "127.0.0.1", sim.port or 8010, speed, FaultConfig(), stop=stop
                 ),
                 name="carrier-sim",
-            )
-        )
-        log.info(
-            "simulated carrier on %s at %gx", settings.simulated_carrier_url, settings.simulated_carrier_speed
-        )
-        tasks.append(asyncio.create_task(run_worker(settings, stop), name="worker"))
+            ),
+            asyncio.create_task(run_worker(settings, stop), name="worker"),
+        ]
+        tasks.extend(services)
+        log.info("simulated carrier on %s at %gx", settings.simulated_carrier_url, speed)
         if demo:
             from starter.demo import feed_demo_orders
 
             tasks.append(asyncio.create_task(feed_demo_orders(client, settings), name="demo"))
         log.info("ready; Ctrl-C stops everything")
+        # Runs until Ctrl-C, or until a service stops by itself (a port taken, a lost server).
         stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
+        await asyncio.wait([stopped, *services], return_when=asyncio.FIRST_COMPLETED)
+        for task in services:
             if task.done() and not task.cancelled() and task.exception():
                 log.error("%s stopped: %s", task.get_name(), task.exception())
     finally:
         log.info("stopping")
         stop.set()
         for task in tasks:
-            if task.get_name() != "worker":
+            if task.get_name() == "demo":
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         sink.stop()
@@ -106,7 +105,7 @@ async def _stack(settings: Settings, demo: bool) -> None:
 
 
 def run_stack(settings: Settings, *, demo: bool) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     VAR_DIR.mkdir(exist_ok=True)
     if demo:
         settings = settings.model_copy(update={**DEMO_POLICY, "simulated_carrier_speed": DEMO_SPEED})

@@ -277,7 +277,9 @@ class OrderWorkflow:
                 lambda state: machine.on_tracking_error(state, f"Tracking stopped: {message}", workflow.now())
             )
             return
-        await self._set_status(lambda state: machine.on_tracking(state, snapshot, workflow.now()))
+        await self._set_status(
+            lambda state: machine.on_tracking(state, snapshot, self._policy, workflow.now())
+        )
 
     # -- handlers --------------------------------------------------------------------------------
 
@@ -289,7 +291,9 @@ class OrderWorkflow:
     async def carrier_update(self, snapshot: TrackingSnapshot) -> None:
         """A carrier's webhook push; applied like a poll result."""
         await workflow.wait_condition(lambda: self._ready)
-        await self._set_status(lambda state: machine.on_tracking(state, snapshot, workflow.now()))
+        await self._set_status(
+            lambda state: machine.on_tracking(state, snapshot, self._policy, workflow.now())
+        )
 
     @workflow.update
     async def record_fulfillment(self, update: FulfillmentUpdate) -> OrderView:

@@ -128,6 +128,13 @@ def estimate_deadline(estimate: datetime) -> datetime:
     return estimate
 
 
+def describe_moment(moment: datetime) -> str:
+    """A date, or a date and time when the carrier gave one (midnight means a whole day)."""
+    if moment.timetz().replace(tzinfo=None) == time(0, 0):
+        return f"{moment:%Y-%m-%d}"
+    return f"{moment:%Y-%m-%d %H:%M %Z}".strip()
+
+
 # ---------------------------------------------------------------------------------------------
 # Building outcomes
 
@@ -367,8 +374,13 @@ def on_address_change(state: OrderState, request: AddressChangeRequest, now: dat
 # The carrier
 
 
-def on_tracking(state: OrderState, snapshot: TrackingSnapshot, now: datetime) -> Outcome:
+def on_tracking(
+    state: OrderState, snapshot: TrackingSnapshot, policy: TimingPolicy, now: datetime
+) -> Outcome:
     """Merge a carrier snapshot: new scans, a moved estimate (a delay), and the carrier's status.
+
+    An estimate that moves later by `policy.estimate_slip` or more is a delay, with one notice per
+    new estimate however many polls repeat it; a smaller shift (a time of day) is only recorded.
 
     A snapshot for another shipment, or for an order not (or no longer) tracked, changes nothing;
     one older than the scans already seen adds its missing scans but does not move the status back.
@@ -389,14 +401,15 @@ def on_tracking(state: OrderState, snapshot: TrackingSnapshot, now: datetime) ->
     estimate, previous = snapshot.estimated_delivery, state.estimated_delivery
     if estimate and estimate != previous:
         change.update(estimated_delivery=estimate)
-        if previous and estimate.date() > previous.date():
+        if previous and estimate - previous >= policy.estimate_slip:
             change.flag_delay(
-                f"estimate:{estimate.date().isoformat()}",
-                f"The carrier moved the estimated delivery from {previous.date()} to {estimate.date()}",
+                f"estimate:{estimate.isoformat()}",
+                f"The carrier moved the estimated delivery from {describe_moment(previous)} "
+                f"to {describe_moment(estimate)}",
                 new_date=estimate,
             )
         else:
-            change.record(EntryKind.ESTIMATE, f"Estimated delivery {estimate.date()}", CARRIER)
+            change.record(EntryKind.ESTIMATE, f"Estimated delivery {describe_moment(estimate)}", CARRIER)
 
     outdated = state.last_scan_at and (snapshot.latest_event_at or now) < state.last_scan_at
     if snapshot.status != state.status and not outdated:
@@ -480,8 +493,8 @@ def on_estimate_missed(state: OrderState, now: datetime) -> Outcome:
     if deadline and estimate and now >= deadline:
         change.update(estimate_passed=estimate)
         change.flag_delay(
-            f"estimate-missed:{estimate.date().isoformat()}",
-            f"The estimated delivery date {estimate.date()} has passed",
+            f"estimate-missed:{estimate.isoformat()}",
+            f"The estimated delivery ({describe_moment(estimate)}) has passed",
         )
     return change.outcome()
 

@@ -32,3 +32,6 @@ class TimingPolicy(BaseModel):
     carrier_poll_interval: Duration = timedelta(minutes=30)
     stale_tracking_after: Duration = timedelta(days=7)
     review_request_delay: Duration = timedelta(days=7)
+    # How much later a carrier's new estimate must be to count as a delay (a day is 24h; demos
+    # and tests running the simulated carrier fast shrink it with the rest of the policy).
+    estimate_slip: Duration = timedelta(hours=12)

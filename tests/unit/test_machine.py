@@ -202,7 +202,7 @@ def test_address_change_to_the_same_address_is_refused():
 def test_snapshot_adds_scans_estimate_and_status_once():
     state = state_in(OrderStatus.SHIPPED)
     snap = snapshot(OrderStatus.IN_TRANSIT, scan(1), scan(2, message="Arrived at hub"))
-    first = machine.on_tracking(state, snap, NOW)
+    first = machine.on_tracking(state, snap, POLICY, NOW)
     assert first.state.status == OrderStatus.IN_TRANSIT
     assert [e.kind for e in first.entries] == [
         EntryKind.SCAN,
@@ -210,57 +210,63 @@ def test_snapshot_adds_scans_estimate_and_status_once():
         EntryKind.ESTIMATE,
         EntryKind.STATUS,
     ]
-    again = machine.on_tracking(first.state, snap, NOW)
+    again = machine.on_tracking(first.state, snap, POLICY, NOW)
     assert not again.changed
 
 
 def test_snapshot_for_another_shipment_or_untracked_order_changes_nothing():
     other = snapshot(OrderStatus.IN_TRANSIT, scan(1), tracking_number="SIM-ONTIME-2")
-    assert not machine.on_tracking(state_in(OrderStatus.SHIPPED), other, NOW).changed
+    assert not machine.on_tracking(state_in(OrderStatus.SHIPPED), other, POLICY, NOW).changed
     for status in (OrderStatus.PACKED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
         assert not machine.on_tracking(
-            state_in(status), snapshot(OrderStatus.IN_TRANSIT, scan(1)), NOW
+            state_in(status), snapshot(OrderStatus.IN_TRANSIT, scan(1)), POLICY, NOW
         ).changed
 
 
 def test_outdated_snapshot_adds_scans_but_does_not_move_status_back():
     state = state_in(OrderStatus.OUT_FOR_DELIVERY, last_scan_at=NOW + timedelta(hours=10))
-    outcome = machine.on_tracking(state, snapshot(OrderStatus.IN_TRANSIT, scan(2)), NOW)
+    outcome = machine.on_tracking(state, snapshot(OrderStatus.IN_TRANSIT, scan(2)), POLICY, NOW)
     assert outcome.state.status == OrderStatus.OUT_FOR_DELIVERY
     assert [e.kind for e in outcome.entries] == [EntryKind.SCAN, EntryKind.ESTIMATE]
 
 
 def test_estimate_moving_later_is_one_delay_per_new_date():
     state = machine.on_tracking(
-        state_in(OrderStatus.SHIPPED), snapshot(OrderStatus.IN_TRANSIT, scan(1)), NOW
+        state_in(OrderStatus.SHIPPED), snapshot(OrderStatus.IN_TRANSIT, scan(1)), POLICY, NOW
     ).state
-    later = machine.on_tracking(state, snapshot(OrderStatus.IN_TRANSIT, scan(1), eta_days=4), NOW)
+    later = machine.on_tracking(state, snapshot(OrderStatus.IN_TRANSIT, scan(1), eta_days=4), POLICY, NOW)
     assert later.state.delayed
-    assert [(n.kind, n.dedupe_key) for n in later.notices] == [(MessageKind.DELAYED, "estimate:2026-11-24")]
+    assert [(n.kind, n.dedupe_key) for n in later.notices] == [
+        (MessageKind.DELAYED, "estimate:2026-11-24T15:00:00+00:00")
+    ]
     assert later.notices[0].details["new_date"].startswith("2026-11-24")
     same_again = machine.on_tracking(
-        later.state, snapshot(OrderStatus.IN_TRANSIT, scan(1), scan(5), eta_days=4), NOW
+        later.state, snapshot(OrderStatus.IN_TRANSIT, scan(1), scan(5), eta_days=4), POLICY, NOW
     )
     assert same_again.notices == ()
     even_later = machine.on_tracking(
-        same_again.state, snapshot(OrderStatus.IN_TRANSIT, scan(1), eta_days=5), NOW
+        same_again.state, snapshot(OrderStatus.IN_TRANSIT, scan(1), eta_days=5), POLICY, NOW
     )
-    assert [n.dedupe_key for n in even_later.notices] == ["estimate:2026-11-25"]
+    assert [n.dedupe_key for n in even_later.notices] == ["estimate:2026-11-25T15:00:00+00:00"]
 
 
-def test_earlier_or_same_day_estimate_is_no_delay():
+def test_earlier_or_slightly_later_estimate_is_no_delay():
     state = machine.on_tracking(
-        state_in(OrderStatus.SHIPPED), snapshot(OrderStatus.IN_TRANSIT, scan(1)), NOW
+        state_in(OrderStatus.SHIPPED), snapshot(OrderStatus.IN_TRANSIT, scan(1)), POLICY, NOW
     ).state
-    same_day = machine.on_tracking(state, snapshot(OrderStatus.IN_TRANSIT, scan(1), eta_days=3.1), NOW)
-    earlier = machine.on_tracking(state, snapshot(OrderStatus.IN_TRANSIT, scan(1), eta_days=2), NOW)
+    same_day = machine.on_tracking(
+        state, snapshot(OrderStatus.IN_TRANSIT, scan(1), eta_days=3.1), POLICY, NOW
+    )
+    earlier = machine.on_tracking(state, snapshot(OrderStatus.IN_TRANSIT, scan(1), eta_days=2), POLICY, NOW)
     assert not same_day.state.delayed and not earlier.state.delayed
     assert same_day.notices == earlier.notices == ()
 
 
 def test_delivery_clears_the_delay_and_sends_delivered():
     state = state_in(OrderStatus.OUT_FOR_DELIVERY, delayed=True, delay_reason="late")
-    outcome = machine.on_tracking(state, snapshot(OrderStatus.DELIVERED, scan(3, OrderStatus.DELIVERED)), NOW)
+    outcome = machine.on_tracking(
+        state, snapshot(OrderStatus.DELIVERED, scan(3, OrderStatus.DELIVERED)), POLICY, NOW
+    )
     assert (outcome.state.status, outcome.state.delayed, outcome.state.delivered_at) == (
         OrderStatus.DELIVERED,
         False,
@@ -272,7 +278,7 @@ def test_delivery_clears_the_delay_and_sends_delivered():
 def test_failed_attempt_then_delivered():
     state = state_in(OrderStatus.OUT_FOR_DELIVERY)
     failed = machine.on_tracking(
-        state, snapshot(OrderStatus.DELIVERY_FAILED, scan(1, OrderStatus.DELIVERY_FAILED)), NOW
+        state, snapshot(OrderStatus.DELIVERY_FAILED, scan(1, OrderStatus.DELIVERY_FAILED)), POLICY, NOW
     )
     assert failed.state.status == OrderStatus.DELIVERY_FAILED
     delivered = machine.on_tracking(
@@ -280,6 +286,7 @@ def test_failed_attempt_then_delivered():
         snapshot(
             OrderStatus.DELIVERED, scan(1, OrderStatus.DELIVERY_FAILED), scan(20, OrderStatus.DELIVERED)
         ),
+        POLICY,
         NOW,
     )
     assert delivered.state.status == OrderStatus.DELIVERED
@@ -288,7 +295,7 @@ def test_failed_attempt_then_delivered():
 def test_a_poll_fingerprint_is_kept_even_when_nothing_else_changed():
     state = state_in(OrderStatus.IN_TRANSIT, tracking_fingerprint="old")
     snap = snapshot(OrderStatus.IN_TRANSIT, eta_days=None)
-    outcome = machine.on_tracking(state, snap, NOW)
+    outcome = machine.on_tracking(state, snap, POLICY, NOW)
     assert not outcome.changed
     assert outcome.state.tracking_fingerprint == snap.fingerprint()
 
@@ -322,7 +329,7 @@ def test_estimate_passing_flags_a_delay_once_per_date():
     state = state_in(OrderStatus.IN_TRANSIT, estimated_delivery=eta)
     assert machine.estimate_missed_deadline(state) == eta
     missed = machine.on_estimate_missed(state, eta)
-    assert [n.dedupe_key for n in missed.notices] == ["estimate-missed:2026-11-22"]
+    assert [n.dedupe_key for n in missed.notices] == ["estimate-missed:2026-11-22T15:00:00+00:00"]
     assert machine.estimate_missed_deadline(missed.state) is None
 
 
@@ -343,7 +350,7 @@ def test_no_scan_for_too_long_marks_lost_then_the_order_ends():
 
 def test_a_scan_brings_a_lost_order_back():
     state = state_in(OrderStatus.LOST, last_scan_at=NOW)
-    outcome = machine.on_tracking(state, snapshot(OrderStatus.OUT_FOR_DELIVERY, scan(200)), NOW)
+    outcome = machine.on_tracking(state, snapshot(OrderStatus.OUT_FOR_DELIVERY, scan(200)), POLICY, NOW)
     assert outcome.state.status == OrderStatus.OUT_FOR_DELIVERY
 
 
