@@ -7,8 +7,9 @@ stateless beyond Temporal and the database, so any number of them can serve the 
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -16,7 +17,7 @@ from temporalio.worker import Worker
 from activities.carrier import CarrierActivities
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
-from ordertrack.carriers.registry import build_registry
+from ordertrack.carriers.registry import CarrierRegistry, build_registry
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings, get_settings
 from ordertrack.store.migrate import migrate
@@ -25,6 +26,22 @@ from starter.client import connect
 from workflows.order import OrderWorkflow
 
 log = logging.getLogger("ordertrack.worker")
+
+
+def order_activities(
+    store: Store, registry: CarrierRegistry, mailer: SmtpMailer, *, public_url: str, mail_from: str
+) -> list[Callable[..., Any]]:
+    """Every activity the order workflow runs, bound to this process's database, mailer and carriers."""
+    notify = NotifyActivities(
+        store, mailer, public_url=public_url, mail_from=mail_from, carrier_url=registry.carrier_url
+    )
+    store_activities = StoreActivities(store)
+    return [
+        store_activities.save_order,
+        store_activities.record_change,
+        notify.send_notification,
+        CarrierActivities(registry).poll_carrier,
+    ]
 
 
 @asynccontextmanager
@@ -36,24 +53,17 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         stack.push_async_callback(store.close)
         registry = build_registry(settings)
         stack.push_async_callback(registry.aclose)
-        notify = NotifyActivities(
-            store,
-            SmtpMailer(settings),
-            public_url=settings.public_url,
-            mail_from=settings.mail_from,
-            carrier_url=registry.carrier_url,
-        )
-        store_activities = StoreActivities(store)
         yield Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[OrderWorkflow],
-            activities=[
-                store_activities.save_order,
-                store_activities.record_change,
-                notify.send_notification,
-                CarrierActivities(registry).poll_carrier,
-            ],
+            activities=order_activities(
+                store,
+                registry,
+                SmtpMailer(settings),
+                public_url=settings.public_url,
+                mail_from=settings.mail_from,
+            ),
             graceful_shutdown_timeout=settings.worker_shutdown_grace,
         )
 

@@ -121,15 +121,7 @@ class NotifyActivities:
             return NotificationResult(message_id=message_id, status="already_sent")
         if row.status == "delivering":
             note = f"attempt {row.attempts} stopped during SMTP DATA; not resent to avoid a duplicate"
-            await self._store.mark_notification_unconfirmed(order.order_id, kind, key, note)
-            log.warning(
-                "email unconfirmed, check the mail server's log: order %s, %s, %s: %s",
-                order.order_id,
-                kind,
-                message_id,
-                note,
-            )
-            return NotificationResult(message_id=message_id, status="unconfirmed", server_reply=note)
+            return await self._unconfirmed(request, message_id, note)
         if row.status == "unconfirmed":
             log.info(
                 "email unconfirmed earlier, not resent: order %s, %s, %s", order.order_id, kind, message_id
@@ -158,15 +150,7 @@ class NotifyActivities:
             reply = await self._mailer.send(message, before_data=before_data)
         except DeliveryUnknownError as exc:
             note = f"attempt {row.attempts}: {exc}; not resent to avoid a duplicate"
-            await self._store.mark_notification_unconfirmed(order.order_id, kind, key, note)
-            log.warning(
-                "email unconfirmed, check the mail server's log: order %s, %s, %s: %s",
-                order.order_id,
-                kind,
-                message_id,
-                note,
-            )
-            return NotificationResult(message_id=message_id, status="unconfirmed", server_reply=note)
+            return await self._unconfirmed(request, message_id, note)
         except PermanentMailError as exc:
             await self._store.mark_notification_failed(order.order_id, kind, key, str(exc))
             log.warning("email rejected: order %s, %s, %s: %s", order.order_id, kind, message_id, exc)
@@ -184,3 +168,18 @@ class NotifyActivities:
         await self._store.mark_notification_sent(order.order_id, kind, key, reply)
         log.info("email sent: order %s, %s, %s", order.order_id, kind, message_id)
         return NotificationResult(message_id=message_id, status="sent", server_reply=reply)
+
+    async def _unconfirmed(
+        self, request: NotificationRequest, message_id: str, note: str
+    ) -> NotificationResult:
+        """The server may or may not have the message: record that for ops rather than risk a second."""
+        order_id, kind = request.order.order_id, request.kind.value
+        await self._store.mark_notification_unconfirmed(order_id, kind, request.dedupe_key, note)
+        activity.logger.warning(
+            "email unconfirmed, check the mail server's log: order %s, %s, %s: %s",
+            order_id,
+            kind,
+            message_id,
+            note,
+        )
+        return NotificationResult(message_id=message_id, status="unconfirmed", server_reply=note)

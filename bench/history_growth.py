@@ -16,7 +16,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -42,23 +42,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def poll_count(handle: WorkflowHandle) -> int:
-    """Carrier requests made: the attempts of every poll activity (retries leave no events)."""
-    events = (await handle.fetch_history()).events
-    polls = {
-        e.event_id
-        for e in events
-        if e.HasField("activity_task_scheduled_event_attributes")
-        and e.activity_task_scheduled_event_attributes.activity_type.name == "poll_carrier"
-    }
-    return sum(
-        e.activity_task_started_event_attributes.attempt
-        for e in events
-        if e.HasField("activity_task_started_event_attributes")
-        and e.activity_task_started_event_attributes.scheduled_event_id in polls
-    )
-
-
 async def run_order(
     client: Client, settings: Settings, polls_wanted: int, journey: float
 ) -> tuple[float, int, int]:
@@ -72,7 +55,8 @@ async def run_order(
     await orders.record_fulfillment(client, order.order_id, shipped)
     handle = client.get_workflow_handle(f"order-{order.order_id}")
     await handle.result()
-    return interval.total_seconds(), await poll_count(handle), len((await handle.fetch_history()).events)
+    polls = await orders.carrier_poll_count(client, order.order_id)
+    return interval.total_seconds(), polls, len((await handle.fetch_history()).events)
 
 
 async def main(journey: float) -> None:

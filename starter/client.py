@@ -21,6 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.names import POLL_CARRIER
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -215,3 +216,21 @@ async def register_search_attributes(client: Client) -> list[str]:
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def carrier_poll_count(client: Client, order_id: str) -> int:
+    """How many times the carrier was asked about this order: every attempt of every poll activity.
+
+    Retries of one activity leave a single event behind, with the attempt number on it, so this is
+    also how many polls the history did not grow by.
+    """
+    polls: set[int] = set()
+    count = 0
+    async for event in _handle(client, order_id).fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            if event.activity_task_scheduled_event_attributes.activity_type.name == POLL_CARRIER:
+                polls.add(event.event_id)
+        elif event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            count += started.attempt if started.scheduled_event_id in polls else 0
+    return count

@@ -17,9 +17,6 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.carrier import CarrierActivities
-from activities.notify import NotifyActivities
-from activities.store import StoreActivities
 from ordertrack.carriers import journeys
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.domain.tracking import TrackingSnapshot
@@ -29,6 +26,7 @@ from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
+from worker import order_activities
 from workflows.order import OrderWorkflow
 
 
@@ -114,25 +112,10 @@ async def order_worker(
     carrier = ServerClockCarrier()
     registry = CarrierRegistry([carrier])
     settings = Settings(smtp_host="127.0.0.1", smtp_port=sink.port, database_url=database_url)
-    notify = NotifyActivities(
-        store,
-        SmtpMailer(settings),
-        public_url="https://shop.example",
-        mail_from=settings.mail_from,
-        carrier_url=registry.carrier_url,
+    activities = order_activities(
+        store, registry, SmtpMailer(settings), public_url="https://shop.example", mail_from=settings.mail_from
     )
-    store_activities = StoreActivities(store)
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[OrderWorkflow],
-        activities=[
-            store_activities.save_order,
-            store_activities.record_change,
-            notify.send_notification,
-            CarrierActivities(registry).poll_carrier,
-        ],
-    ):
+    async with Worker(env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=activities):
         harness = Harness(env, task_queue, store, sink, carrier)
         yield harness
         await harness.terminate_leftovers()
