@@ -5,6 +5,7 @@ traceback for bad input.
 """
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -67,13 +68,16 @@ def run(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., NoReturn]:
             code = done.exit_code
         except KeyboardInterrupt:
             code = 130
+        except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
+            code = 0
         except Exception:  # a bug rather than bad input: show all of it
             traceback.print_exc()
             code = 1
         # The Temporal client's native threads can abort a short-lived process while Python
         # finalizes (temporalio/sdk-python#300); with the output flushed, skip the teardown.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with contextlib.suppress(BrokenPipeError):
+            sys.stdout.flush()
+            sys.stderr.flush()
         os._exit(code)
 
     return wrapper
@@ -94,7 +98,9 @@ def _one_line_errors(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..
             fail(str(err), 4)
         except RPCError as err:
             fail(f"Temporal answered: {err.message}", 5)
-        except (ConnectionError, OSError) as err:
+        except BrokenPipeError:
+            raise
+        except ConnectionError as err:
             fail(f"cannot connect: {err}", 5)
         except RuntimeError as err:  # temporalio raises RuntimeError when the server is unreachable
             if "connect" in str(err).lower():
