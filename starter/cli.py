@@ -207,7 +207,8 @@ async def order_event(
     tracking_number: Annotated[str | None, typer.Option(help="The label's tracking number.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Report warehouse progress (record_fulfillment)."""
+    """Report warehouse progress (record_fulfillment); a tracking number alone means the default carrier."""
+    carrier = carrier or (get_settings().carrier if tracking_number else None)
     update = FulfillmentUpdate(event=event, carrier=carrier, tracking_number=tracking_number)
     await _send(lambda client: orders.record_fulfillment(client, order_id, update), as_json)
 
