@@ -275,9 +275,8 @@ def carrier_sim_command(
 
     configure_logging()
     try:
-        faults = FaultConfig(
-            rate=error_rate, kinds=[kind.strip() for kind in error_kinds.split(",") if kind.strip()]
-        )
+        kinds = [kind.strip() for kind in error_kinds.split(",") if kind.strip()]
+        faults = FaultConfig.model_validate({"rate": error_rate, "kinds": kinds})
     except ValidationError as err:
         fail(f"invalid fault settings: {validation_summary(err)}", 2)
     typer.echo(f"simulated carrier on http://{host}:{port} at {speed:g}x")

@@ -62,8 +62,13 @@ async def _walk(client: Client, order: Order, prefix: str, pause: float) -> None
     tracking_number = f"{prefix}{order.order_id.upper()}"
     for event in WAREHOUSE:
         await asyncio.sleep(pause)
-        label = {"carrier": "simulated", "tracking_number": tracking_number} if event != WAREHOUSE[0] else {}
-        await orders.record_fulfillment(client, order.order_id, FulfillmentUpdate(event=event, **label))
+        labelled = event != FulfillmentEvent.PICKING_STARTED
+        update = FulfillmentUpdate(
+            event=event,
+            carrier="simulated" if labelled else None,
+            tracking_number=tracking_number if labelled else None,
+        )
+        await orders.record_fulfillment(client, order.order_id, update)
         log.info("demo order %s: %s", order.order_id, event.value)
 
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from temporalio import workflow
@@ -149,9 +150,13 @@ class OrderWorkflow:
                 )
         if poll is not None and poll.done() and poll is self._poll:
             await self._take_poll_result(poll)
-        for when, on in due:
+        for when, on_passed in due:
             if when <= workflow.now():
-                await self._set_status(lambda state, on=on: on(state, workflow.now()))
+                await self._set_status(partial(self._deadline_passed, on_passed))
+
+    @staticmethod
+    def _deadline_passed(on_passed: Callable[[OrderState, datetime], Outcome], state: OrderState) -> Outcome:
+        return on_passed(state, workflow.now())
 
     # -- the one place where a change is made ----------------------------------------------------
 

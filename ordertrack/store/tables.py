@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -49,10 +50,9 @@ class Money(TypeDecorator[Decimal]):
     impl = Numeric(14, 2)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[object]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(32))
-        return dialect.type_descriptor(Numeric(14, 2, asdecimal=True))
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        impl: TypeEngine[Any] = String(32) if dialect.name == "sqlite" else Numeric(14, 2, asdecimal=True)
+        return dialect.type_descriptor(impl)
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | str | None:
         if value is None or dialect.name != "sqlite":

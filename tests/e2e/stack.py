@@ -89,6 +89,12 @@ class Stack:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 
+    def terminate_worker(self) -> int:
+        """SIGTERM, as a process supervisor sends it: the worker drains and exits on its own."""
+        process = self.processes.pop("worker")
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=30)
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.terminate()

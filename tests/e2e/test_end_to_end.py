@@ -136,6 +136,9 @@ async def test_one_order_from_the_cli_to_completed(stack: Stack, dev_env: Workfl
     listed = await stack.cli_ok("order", "list", "--status", "completed", "--carrier", "simulated")
     assert order_id in listed
 
+    assert stack.terminate_worker() == 0
+    assert "shutting down" in stack.log("worker")
+
 
 async def test_bad_input_gets_a_one_line_reason_and_changes_nothing(stack: Stack):
     order_id, _, _ = write_order(stack, "ONTIME")
