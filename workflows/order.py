@@ -8,7 +8,7 @@ attributes, the UI's current details, the read model and the customer's messages
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -52,9 +52,6 @@ SEARCH_ATTRIBUTE_FIELDS: list[tuple[SearchAttributeKey[Any], str]] = [
 # Errors after which polling this shipment again cannot help; ops see them in the timeline.
 POLL_GIVE_UP = ["TrackingNotFound", "CarrierAuthFailed", "UnknownCarrier"]
 
-# (when it is due, what its passing does), checked after every wake-up
-Deadline = tuple[Callable[[OrderState], datetime | None], Callable[[OrderState, datetime], Outcome]]
-
 
 def workflow_id_for(order_id: str) -> str:
     return f"order-{order_id}"
@@ -79,26 +76,6 @@ class OrderWorkflow:
         self._sending = False
         self._poll: asyncio.Task[TrackingSnapshot] | None = None
         self._poll_failed_for: tuple[str | None, str | None] | None = None
-        policy = self._policy
-        self._deadlines: list[Deadline] = [
-            (
-                lambda s: machine.payment_deadline(s, policy),
-                lambda s, now: machine.on_payment_timeout(s, policy, now),
-            ),
-            (
-                lambda s: machine.ship_by_deadline(s, policy),
-                lambda s, now: machine.on_ship_by_missed(s, policy, now),
-            ),
-            (machine.estimate_missed_deadline, machine.on_estimate_missed),
-            (
-                lambda s: machine.stale_deadline(s, policy),
-                lambda s, now: machine.on_tracking_stale(s, policy, now),
-            ),
-            (
-                lambda s: machine.review_deadline(s, policy),
-                lambda s, now: machine.on_review_due(s, policy, now),
-            ),
-        ]
 
     # -- run -------------------------------------------------------------------------------------
 
@@ -138,25 +115,28 @@ class OrderWorkflow:
         """Wait for the next thing that matters: a change, a poll result, or the nearest deadline."""
         self._steer_polling()
         version, poll = self._state.version, self._poll
-        due = [(when, on) for deadline, on in self._deadlines if (when := deadline(self._state))]
-        nearest = min((when for when, _ in due), default=None)
-        timeout = (nearest - workflow.now()).total_seconds() if nearest else None
+        due = [(when, d) for d in machine.DEADLINES if (when := d.due(self._state, self._policy))]
+        if due:
+            nearest, first = min(due, key=lambda pair: pair[0])
+            timeout: float | None = (nearest - workflow.now()).total_seconds()
+            summary: str | None = f"{first.name} at {nearest:%Y-%m-%d %H:%M:%S} UTC"
+        else:
+            timeout = summary = None
         if timeout is None or timeout > 0:
             with contextlib.suppress(TimeoutError):  # a deadline passed: handled below
                 await workflow.wait_condition(
                     lambda: self._state.version != version or (poll is not None and poll.done()),
                     timeout=timeout,
-                    timeout_summary=f"until {nearest:%Y-%m-%d %H:%M} UTC" if nearest else None,
+                    timeout_summary=summary,
                 )
         if poll is not None and poll.done() and poll is self._poll:
             await self._take_poll_result(poll)
-        for when, on_passed in due:
+        for when, deadline in due:
             if when <= workflow.now():
-                await self._set_status(partial(self._deadline_passed, on_passed))
+                await self._set_status(partial(self._deadline_passed, deadline))
 
-    @staticmethod
-    def _deadline_passed(on_passed: Callable[[OrderState, datetime], Outcome], state: OrderState) -> Outcome:
-        return on_passed(state, workflow.now())
+    def _deadline_passed(self, deadline: machine.Deadline, state: OrderState) -> Outcome:
+        return deadline.passed(state, self._policy, workflow.now())
 
     # -- the one place where a change is made ----------------------------------------------------
 

@@ -6,7 +6,7 @@ person can act on. The workflow calls the `check_*` functions from its update va
 `on_*` functions to apply; both share one rule set, so a validator never disagrees with its handler.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -443,7 +443,7 @@ def ship_by_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None
     return None
 
 
-def estimate_missed_deadline(state: OrderState) -> datetime | None:
+def estimate_missed_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
     estimate = state.estimated_delivery
     if state.status in TRACKED and estimate and state.estimate_passed != estimate:
         return estimate_deadline(estimate)
@@ -486,9 +486,9 @@ def on_ship_by_missed(state: OrderState, policy: TimingPolicy, now: datetime) ->
     return change.outcome()
 
 
-def on_estimate_missed(state: OrderState, now: datetime) -> Outcome:
+def on_estimate_missed(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
     change = _Change(state, now)
-    deadline = estimate_missed_deadline(state)
+    deadline = estimate_missed_deadline(state, policy)
     estimate = state.estimated_delivery
     if deadline and estimate and now >= deadline:
         change.update(estimate_passed=estimate)
@@ -519,6 +519,24 @@ def on_review_due(state: OrderState, policy: TimingPolicy, now: datetime) -> Out
         change.notify(MessageKind.REVIEW_REQUEST, "review")
         change.set_status(OrderStatus.COMPLETED, "Review request sent; order completed", SYSTEM)
     return change.outcome()
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A moment the order waits for: `due` says when (None: not now), `passed` what its passing does."""
+
+    name: str
+    due: Callable[[OrderState, TimingPolicy], datetime | None]
+    passed: Callable[[OrderState, TimingPolicy, datetime], Outcome]
+
+
+DEADLINES = (
+    Deadline("payment timeout", payment_deadline, on_payment_timeout),
+    Deadline("ship-by", ship_by_deadline, on_ship_by_missed),
+    Deadline("estimated delivery", estimate_missed_deadline, on_estimate_missed),
+    Deadline("stale tracking", stale_deadline, on_tracking_stale),
+    Deadline("review request", review_deadline, on_review_due),
+)
 
 
 def is_done(state: OrderState, policy: TimingPolicy, now: datetime) -> bool:

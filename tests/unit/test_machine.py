@@ -327,10 +327,10 @@ def test_ship_by_missed_flags_one_delay():
 def test_estimate_passing_flags_a_delay_once_per_date():
     eta = NOW + timedelta(days=2)
     state = state_in(OrderStatus.IN_TRANSIT, estimated_delivery=eta)
-    assert machine.estimate_missed_deadline(state) == eta
-    missed = machine.on_estimate_missed(state, eta)
+    assert machine.estimate_missed_deadline(state, POLICY) == eta
+    missed = machine.on_estimate_missed(state, POLICY, eta)
     assert [n.dedupe_key for n in missed.notices] == ["estimate-missed:2026-11-22T15:00:00+00:00"]
-    assert machine.estimate_missed_deadline(missed.state) is None
+    assert machine.estimate_missed_deadline(missed.state, POLICY) is None
 
 
 def test_date_only_estimate_lasts_the_whole_day():
