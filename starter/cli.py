@@ -94,7 +94,7 @@ def _one_line_errors(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..
             fail(f"invalid {err.title}: {validation_summary(err)}", 2)
         except orders.OrderNotFound as err:
             fail(str(err), 3)
-        except orders.RequestRefused as err:
+        except (orders.RequestRefused, orders.OrderConflict) as err:
             fail(str(err), 4)
         except RPCError as err:
             fail(f"Temporal answered: {err.message}", 5)
@@ -251,6 +251,15 @@ async def order_address(
         address=Address.model_validate(read_json(path)), reason=reason, operator=operator
     )
     await _send(lambda client: orders.change_shipping_address(client, order_id, request), as_json)
+
+
+@order_app.command("rotate-link")
+@run
+async def order_rotate_link(
+    order_id: str, reason: ReasonOption, operator: OperatorOption, as_json: JsonFlag = False
+) -> None:
+    """Replace the customer's tracking link (the old one stops working)."""
+    await _send(lambda client: orders.rotate_tracking_token(client, order_id, reason, operator), as_json)
 
 
 @app.command("worker")

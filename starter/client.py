@@ -3,6 +3,7 @@
 The CLI and the HTTP API are thin layers over these functions, so all three behave the same.
 """
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from ordertrack.domain.messages import (
     CorrectionRequest,
     FulfillmentUpdate,
     OrderInput,
+    TokenRotationRequest,
 )
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
@@ -46,6 +48,21 @@ class OrderNotFound(LookupError):
 
 class RequestRefused(ValueError):
     """The workflow refused a request; the message says why and what is allowed now."""
+
+
+class OrderConflict(ValueError):
+    """An order with this id was started before with different contents."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id!r} already exists with different contents")
+
+
+ORDER_DIGEST_MEMO = "order_digest"
+
+
+def order_digest(order: Order) -> str:
+    """Identifies an order's contents, so a retried start can tell "same order" from "same id"."""
+    return hashlib.sha256(order.model_dump_json().encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -100,8 +117,13 @@ async def start_order(client: Client, order: Order, policy: TimingPolicy, task_q
                 [SearchAttributePair(sa.ORDER_STATUS, OrderStatus.RECEIVED.value)]
             ),
             static_summary=static_summary(order),
+            memo={ORDER_DIGEST_MEMO: order_digest(order)},
         )
     except WorkflowAlreadyStartedError:
+        handle = client.get_workflow_handle(workflow_id)
+        description = await handle.describe()
+        if await description.memo_value(ORDER_DIGEST_MEMO, default=None) != order_digest(order):
+            raise OrderConflict(order.order_id) from None
         view = await get_order(client, order.order_id)
         return StartedOrder(order.order_id, workflow_id, view.tracking_token, created=False)
     return StartedOrder(order.order_id, workflow_id, token, created=True)
@@ -163,6 +185,12 @@ async def cancel_order(client: Client, order_id: str, request: CancelRequest) ->
 
 async def change_shipping_address(client: Client, order_id: str, request: AddressChangeRequest) -> OrderView:
     return await _update(client, order_id, OrderWorkflow.change_shipping_address, request)
+
+
+async def rotate_tracking_token(client: Client, order_id: str, reason: str, operator: str) -> OrderView:
+    """Give the order a new tracking link; the old one stops working once the read model has it."""
+    request = TokenRotationRequest(tracking_token=new_tracking_token(), reason=reason, operator=operator)
+    return await _update(client, order_id, OrderWorkflow.rotate_tracking_token, request)
 
 
 def visibility_query(

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         CorrectionRequest,
         FulfillmentUpdate,
         OrderInput,
+        TokenRotationRequest,
     )
     from ordertrack.domain.records import ChangeRecord, NotificationRequest, OrderRecord, PollRequest
     from ordertrack.domain.state import OrderState
@@ -312,6 +313,22 @@ class OrderWorkflow:
     @change_shipping_address.validator
     def _check_address_change(self, request: AddressChangeRequest) -> None:
         self._validate(lambda: machine.check_address_change(self._state, request))
+
+    @workflow.update
+    async def rotate_tracking_token(self, request: TokenRotationRequest) -> OrderView:
+        """The new token is in place before the change is published, so the read model gets it."""
+        previous, self._token = self._token, request.tracking_token
+        try:
+            return await self._handle(
+                lambda state: machine.on_token_rotation(state, request, previous, workflow.now())
+            )
+        except ApplicationError:
+            self._token = previous
+            raise
+
+    @rotate_tracking_token.validator
+    def _check_token_rotation(self, request: TokenRotationRequest) -> None:
+        self._validate(lambda: machine.check_token_rotation(self._state, request, self._token))
 
     async def _handle(self, decide: Callable[[OrderState], Outcome]) -> OrderView:
         await workflow.wait_condition(lambda: self._ready)

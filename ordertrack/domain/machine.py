@@ -18,6 +18,7 @@ from ordertrack.domain.messages import (
     CancelRequest,
     CorrectionRequest,
     FulfillmentUpdate,
+    TokenRotationRequest,
 )
 from ordertrack.domain.models import Order, PaymentStatus
 from ordertrack.domain.policy import TimingPolicy
@@ -367,6 +368,20 @@ def on_address_change(state: OrderState, request: AddressChangeRequest, now: dat
         request.operator,
         reason=request.reason,
     )
+    return change.outcome()
+
+
+def check_token_rotation(state: OrderState, request: TokenRotationRequest, current_token: str) -> None:
+    if request.tracking_token == current_token:
+        _reject("rotate_tracking_token", state, "the new token is the one in use", "a different token")
+
+
+def on_token_rotation(
+    state: OrderState, request: TokenRotationRequest, current_token: str, now: datetime
+) -> Outcome:
+    check_token_rotation(state, request, current_token)
+    change = _Change(state, now)
+    change.record(EntryKind.TRACKING_LINK, "Tracking link replaced", request.operator, reason=request.reason)
     return change.outcome()
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 from ordertrack.domain.models import Address, Order
 from ordertrack.domain.policy import TimingPolicy
@@ -12,6 +12,9 @@ from ordertrack.domain.tracking import CarrierName, TrackingNumber
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 Operator = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+TrackingToken = Annotated[str, StringConstraints(min_length=22, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class _Request(BaseModel):
@@ -26,7 +29,7 @@ class OrderInput(_Request):
 
     order: Order
     policy: TimingPolicy = TimingPolicy()
-    tracking_token: Annotated[str, Field(min_length=22, max_length=128)]
+    tracking_token: TrackingToken
     state: OrderState | None = None
 
 
@@ -58,5 +61,16 @@ class AddressChangeRequest(_Request):
     """`change_shipping_address`: allowed only before the parcel is shipped."""
 
     address: Address
+    reason: Reason
+    operator: Operator
+
+
+class TokenRotationRequest(_Request):
+    """`rotate_tracking_token`: replace the customer's tracking link; the old one stops working.
+
+    The caller generates the new token (the workflow has no source of secure randomness).
+    """
+
+    tracking_token: TrackingToken
     reason: Reason
     operator: Operator

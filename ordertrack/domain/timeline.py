@@ -13,6 +13,7 @@ class EntryKind(StrEnum):
     SCAN = "scan"  # a carrier scan (location, message)
     ESTIMATE = "estimate"  # the carrier's estimated delivery changed
     ADDRESS = "address"  # an operator changed the shipping address
+    TRACKING_LINK = "tracking_link"  # an operator replaced the customer's tracking link
     CARRIER_ERROR = "carrier_error"  # tracking could not be read; for ops
 
 

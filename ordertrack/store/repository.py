@@ -100,6 +100,7 @@ def _view_columns(view: OrderView) -> dict[str, Any]:
         "carrier": view.carrier,
         "tracking_number": view.tracking_number,
         "estimated_delivery": view.estimated_delivery,
+        "tracking_token": view.tracking_token,  # an operator may have rotated it
         "version": view.version,
     }
 

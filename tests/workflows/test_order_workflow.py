@@ -281,3 +281,31 @@ async def test_history_does_not_grow_with_the_number_of_polls(harness: Harness):
     assert polls[0] <= 20 and polls[1] >= 200, polls
     # Equal up to how workflow tasks happen to batch concurrent completions (a few events).
     assert abs(lengths[0] - lengths[1]) <= 8, (lengths, polls)
+
+
+async def test_same_order_id_with_different_contents_is_a_conflict(harness: Harness):
+    order = new_order()
+    first = await orders.start_order(harness.client, order, POLICY, harness.task_queue)
+    harness.started.append(first.workflow_id)
+    changed = order.model_copy(update={"currency": "EUR"})
+    with pytest.raises(orders.OrderConflict, match="already exists with different contents"):
+        await orders.start_order(harness.client, changed, POLICY, harness.task_queue)
+
+
+async def test_rotating_the_tracking_link_retires_the_old_one(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    old_token = (await handle.query(OrderWorkflow.status)).tracking_token
+    view = await orders.rotate_tracking_token(
+        harness.client, order.order_id, "link forwarded by mistake", "rita"
+    )
+    assert view.tracking_token != old_token and len(view.tracking_token) >= 22
+    entry = view.timeline[-1]
+    assert (entry.kind, entry.actor, entry.reason) == (
+        EntryKind.TRACKING_LINK,
+        "rita",
+        "link forwarded by mistake",
+    )
+    stored = await harness.store.get_order_by_token(view.tracking_token)
+    assert stored is not None and stored.order_id == order.order_id
+    assert await harness.store.get_order_by_token(old_token) is None
