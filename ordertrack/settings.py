@@ -3,14 +3,24 @@
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ordertrack.domain.policy import Duration, TimingPolicy
 
 VAR_DIR = Path("var")
+
+
+class ApiKey(BaseModel):
+    """What one API key may do: `shop` starts orders and reports fulfillment; `operator` also
+    corrects, cancels, changes addresses and rotates tracking links, under its own name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Literal["shop", "operator"]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class Settings(BaseSettings):
@@ -43,6 +53,11 @@ class Settings(BaseSettings):
     estimate_slip: Duration = TimingPolicy().estimate_slip
 
     worker_shutdown_grace: Duration = timedelta(seconds=20)
+
+    # HTTP: JSON {"<key>": {"role": "shop" | "operator", "name": "<who>"}}; no keys, no API access.
+    api_keys: dict[str, ApiKey] = {}
+    shop_webhook_url: str | None = None
+    shop_webhook_secret: SecretStr | None = None
 
     def timing_policy(self) -> TimingPolicy:
         return TimingPolicy(

@@ -270,6 +270,20 @@ def worker_command() -> None:
     worker.main()
 
 
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """The HTTP server alone (production): shop API, tracking pages, health, metrics."""
+    from ordertrack.web.server import serve
+    from worker import configure_logging
+
+    configure_logging()
+    typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
+    asyncio.run(serve(get_settings(), host, port))
+
+
 @app.command("carrier-sim")
 def carrier_sim_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8010,

@@ -11,7 +11,6 @@ import random
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ordertrack.carriers.journeys import UnknownTrackingNumber, snapshot_at
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.tracking import TrackingSnapshot
+from ordertrack.serving import serve_app
 
 FaultKind = Literal["5xx", "429", "timeout", "malformed"]
 
@@ -223,26 +223,4 @@ async def serve_simulator(
     cancellation is re-raised after shutdown), or, when run in the main thread, on SIGINT/SIGTERM
     (uvicorn's own handling, which re-raises the signal once the server is down).
     """
-    config = uvicorn.Config(
-        create_app(speed, faults, seed=seed),
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-
-    async def stop_on_event(event: asyncio.Event) -> None:
-        await event.wait()
-        server.should_exit = True
-
-    watcher = asyncio.create_task(stop_on_event(stop)) if stop is not None else None
-    try:
-        await server.serve()
-    except asyncio.CancelledError:
-        if server.started:
-            await server.shutdown()
-        raise
-    finally:
-        if watcher is not None:
-            watcher.cancel()
+    await serve_app(create_app(speed, faults, seed=seed), host, port, stop=stop)

@@ -1,0 +1,35 @@
+"""The FastAPI application: `create_app(settings)` wires the routers, the store and Temporal."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from ordertrack.carriers.registry import build_registry
+from ordertrack.settings import Settings
+from ordertrack.store.migrate import migrate
+from ordertrack.store.repository import Store
+from ordertrack.web import api, pages
+from ordertrack.web.deps import Resources
+
+
+def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
+    """The app for `ordertrack serve`; `temporal` lets a process that has a client share it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(settings.database_url)
+        store = Store.from_url(settings.database_url)
+        carriers = build_registry(settings)
+        app.state.resources = Resources(settings=settings, store=store, carriers=carriers, temporal=temporal)
+        try:
+            yield
+        finally:
+            await carriers.aclose()
+            await store.close()
+
+    app = FastAPI(title="ordertrack", version="0.1.0", lifespan=lifespan)
+    api.install(app)
+    pages.install(app)
+    return app
