@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from activities.carrier import CarrierActivities
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
+from activities.webhooks import ShopWebhookActivities
 from ordertrack.carriers.registry import CarrierRegistry, build_registry
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings, get_settings
@@ -29,9 +30,17 @@ log = logging.getLogger("ordertrack.worker")
 
 
 def order_activities(
-    store: Store, registry: CarrierRegistry, mailer: SmtpMailer, *, public_url: str, mail_from: str
+    store: Store,
+    registry: CarrierRegistry,
+    mailer: SmtpMailer,
+    *,
+    public_url: str,
+    mail_from: str,
+    webhooks: ShopWebhookActivities | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity the order workflow runs, bound to this process's database, mailer and carriers."""
+    """Every activity the order workflow runs, bound to this process's database, mailer, carriers
+    and shop webhook (none configured: shop events are logged and dropped)."""
+    webhooks = webhooks or ShopWebhookActivities(None, None)
     notify = NotifyActivities(
         store, mailer, public_url=public_url, mail_from=mail_from, carrier_url=registry.carrier_url
     )
@@ -41,18 +50,24 @@ def order_activities(
         store_activities.record_change,
         notify.send_notification,
         CarrierActivities(registry).poll_carrier,
+        webhooks.deliver_shop_event,
     ]
 
 
 @asynccontextmanager
 async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    """A ready Worker for the orders queue, with its database, mailer and carriers open."""
+    """A ready Worker for the orders queue, with its database, mailer, carriers and webhook client open."""
     await migrate(settings.database_url)
     async with AsyncExitStack() as stack:
         store = Store.from_url(settings.database_url)
         stack.push_async_callback(store.close)
         registry = build_registry(settings)
         stack.push_async_callback(registry.aclose)
+        secret = settings.shop_webhook_secret
+        webhooks = ShopWebhookActivities(
+            settings.shop_webhook_url, secret.get_secret_value() if secret else None
+        )
+        stack.push_async_callback(webhooks.aclose)
         yield Worker(
             client,
             task_queue=settings.task_queue,
@@ -63,14 +78,15 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 SmtpMailer(settings),
                 public_url=settings.public_url,
                 mail_from=settings.mail_from,
+                webhooks=webhooks,
             ),
             graceful_shutdown_timeout=settings.worker_shutdown_grace,
         )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+async def run_worker(settings: Settings, stop: asyncio.Event, client: Client | None = None) -> None:
     """Serve the queue until `stop` is set, then finish running activities within the grace period."""
-    client = await connect(settings)
+    client = client or await connect(settings)
     async with order_worker(client, settings) as worker:
         log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
         running = asyncio.create_task(worker.run())

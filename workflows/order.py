@@ -17,7 +17,13 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.names import POLL_CARRIER, RECORD_CHANGE, SAVE_ORDER, SEND_NOTIFICATION
+    from activities.names import (
+        DELIVER_SHOP_EVENT,
+        POLL_CARRIER,
+        RECORD_CHANGE,
+        SAVE_ORDER,
+        SEND_NOTIFICATION,
+    )
     from ordertrack.domain import machine
     from ordertrack.domain.durations import format_duration
     from ordertrack.domain.machine import Notice, Outcome, TransitionRejected
@@ -29,7 +35,14 @@ with workflow.unsafe.imports_passed_through():
         OrderInput,
         TokenRotationRequest,
     )
-    from ordertrack.domain.records import ChangeRecord, NotificationRequest, OrderRecord, PollRequest
+    from ordertrack.domain.records import (
+        ChangeRecord,
+        NotificationRequest,
+        OrderRecord,
+        PollRequest,
+        ShopEvent,
+        shop_event_id,
+    )
     from ordertrack.domain.state import OrderState
     from ordertrack.domain.statuses import TRACKED
     from ordertrack.domain.tracking import TrackingSnapshot
@@ -42,6 +55,14 @@ MAIL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
     non_retryable_error_types=["MailRejected"],
 )
+# Shop webhooks: backoff from 2 s up to 10 min between attempts, for up to a day, then given up.
+WEBHOOK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["ShopWebhookRejected"],
+)
+WEBHOOK_GIVE_UP_AFTER = timedelta(days=1)
 # Each search attribute and the state field it mirrors.
 SEARCH_ATTRIBUTE_FIELDS: list[tuple[SearchAttributeKey[Any], str]] = [
     (sa.ORDER_STATUS, "status"),
@@ -65,6 +86,7 @@ class OrderWorkflow:
         self._order = input.order
         self._policy = input.policy
         self._token = input.tracking_token
+        self._shop_webhooks = input.shop_webhooks
         self._start: Outcome | None = None
         if input.state is None:
             self._start = machine.on_start(input.order, workflow.now())
@@ -75,6 +97,8 @@ class OrderWorkflow:
         self._lock = asyncio.Lock()
         self._outbox: list[NotificationRequest] = []
         self._sending = False
+        self._webhook_outbox: list[ShopEvent] = []
+        self._posting = False
         self._poll: asyncio.Task[TrackingSnapshot] | None = None
         self._poll_failed_for: tuple[str | None, str | None] | None = None
 
@@ -82,19 +106,25 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, input: OrderInput) -> OrderView:
-        courier = asyncio.create_task(self._deliver_notices())
+        couriers = [asyncio.create_task(self._deliver_notices())]
+        if self._shop_webhooks:
+            couriers.append(asyncio.create_task(self._deliver_shop_events()))
         if self._start is not None:
             await self._setup(self._start)
         while not machine.is_done(self._state, self._policy, workflow.now()):
             if workflow.info().is_continue_as_new_suggested():
-                await self._drain(courier)
+                await self._drain(couriers)
                 workflow.continue_as_new(
                     OrderInput(
-                        order=self._order, policy=self._policy, tracking_token=self._token, state=self._state
+                        order=self._order,
+                        policy=self._policy,
+                        tracking_token=self._token,
+                        shop_webhooks=self._shop_webhooks,
+                        state=self._state,
                     )
                 )
             await self._step()
-        await self._drain(courier)
+        await self._drain(couriers)
         return self._view()
 
     async def _setup(self, start: Outcome) -> None:
@@ -163,6 +193,7 @@ class OrderWorkflow:
         """Search attributes and current details follow the state; notices queue for the courier.
 
         Without a previous state (the start) every known value is set, whoever started the order.
+        A change of status or delay flag also queues a shop event, when this order sends them.
         """
         state = outcome.state
         updates: list[SearchAttributeUpdate] = []
@@ -175,6 +206,10 @@ class OrderWorkflow:
             workflow.upsert_search_attributes(updates)
         workflow.set_current_details(current_details(self._view()))
         self._outbox.extend(self._notification(notice) for notice in outcome.notices)
+        if self._shop_webhooks and (
+            previous is None or (previous.status, previous.delayed) != (state.status, state.delayed)
+        ):
+            self._webhook_outbox.append(self._shop_event(outcome))
 
     def _notification(self, notice: Notice) -> NotificationRequest:
         return NotificationRequest(
@@ -183,6 +218,21 @@ class OrderWorkflow:
             order=self._order.model_copy(update={"shipping_address": self._state.shipping_address}),
             view=self._view(timeline=False),
             details=notice.details,
+        )
+
+    def _shop_event(self, outcome: Outcome) -> ShopEvent:
+        state = outcome.state
+        return ShopEvent(
+            event_id=shop_event_id(self._order.order_id, state.version),
+            order_id=self._order.order_id,
+            status=state.status,
+            delayed=state.delayed,
+            at=max((entry.at for entry in outcome.entries), default=workflow.now()),
+            seq=state.version,
+            carrier=state.carrier,
+            tracking_number=state.tracking_number,
+            estimated_delivery=state.estimated_delivery,
+            delay_reason=state.delay_reason,
         )
 
     async def _deliver_notices(self) -> None:
@@ -204,13 +254,47 @@ class OrderWorkflow:
             finally:
                 self._sending = False
 
-    async def _drain(self, courier: asyncio.Task[None]) -> None:
-        """Before ending or continuing as new: no poll in flight, handlers done, every message sent."""
+    async def _deliver_shop_events(self) -> None:
+        """POST queued shop events one at a time, in order, without holding up the order's progress.
+
+        Each is retried with backoff for up to `WEBHOOK_GIVE_UP_AFTER`, then given up (logged), so a
+        receiver that is down for a while gets every event, in order, once it is back.
+        """
+        while True:
+            await workflow.wait_condition(lambda: bool(self._webhook_outbox))
+            self._posting = True
+            event = self._webhook_outbox.pop(0)
+            try:
+                await workflow.execute_activity(
+                    DELIVER_SHOP_EVENT,
+                    event,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=WEBHOOK_GIVE_UP_AFTER,
+                    retry_policy=WEBHOOK_RETRY,
+                    summary=f"webhook {event.status.value}{' delayed' * event.delayed} (seq {event.seq})",
+                )
+            except ActivityError as err:
+                workflow.logger.warning(
+                    "shop event %s given up, not delivered: %s", event.event_id, err.cause or err
+                )
+            finally:
+                self._posting = False
+
+    async def _drain(self, couriers: list[asyncio.Task[None]]) -> None:
+        """Before ending or continuing as new: no poll in flight, handlers done, every message sent
+        and every shop event delivered or given up."""
         self._stop_polling()
         await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and not self._outbox and not self._sending
+            lambda: (
+                workflow.all_handlers_finished()
+                and not self._outbox
+                and not self._sending
+                and not self._webhook_outbox
+                and not self._posting
+            )
         )
-        courier.cancel()
+        for courier in couriers:
+            courier.cancel()
 
     # -- carrier polling -------------------------------------------------------------------------
 

@@ -24,12 +24,15 @@ class _Request(BaseModel):
 class OrderInput(_Request):
     """`OrderWorkflow` input: the order, the policy in force at start, and the tracking-page token.
 
-    `state` is set only when the workflow continues as new, carrying everything it knew.
+    `shop_webhooks` says whether this order's changes go to the shop's webhook; like the policy it
+    is decided at start, so a running order keeps its own. `state` is set only when the workflow
+    continues as new, carrying everything it knew.
     """
 
     order: Order
     policy: TimingPolicy = TimingPolicy()
     tracking_token: TrackingToken
+    shop_webhooks: bool = False
     state: OrderState | None = None
 
 

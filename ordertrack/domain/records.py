@@ -1,11 +1,13 @@
-"""Activity inputs: what the workflow hands to the read model, the mailer and the carrier poller."""
+"""Activity inputs: what the workflow hands to the read model, the mailer, the carrier poller and
+the shop's webhook."""
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ordertrack.domain.machine import MessageKind
 from ordertrack.domain.models import Address, Order
+from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.tracking import CarrierName, TrackingNumber
 from ordertrack.domain.view import OrderView
@@ -53,3 +55,27 @@ class PollRequest(_Record):
     tracking_number: TrackingNumber
     known_fingerprint: str | None = None
     order_id: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ShopEvent(_Record):
+    """One change of an order's status or delay flag, POSTed to the shop's webhook as compact JSON.
+
+    `seq` is the order's view version: it grows with every change of the order (not only those sent,
+    so it may skip numbers), and a receiver keeps an event only when its `seq` is newer than the
+    one it holds. `event_id` derives from order id and `seq`, so every retry carries the same id.
+    """
+
+    event_id: str
+    order_id: str
+    status: OrderStatus
+    delayed: bool
+    at: AwareDatetime  # when the change happened
+    seq: int
+    carrier: str | None = None
+    tracking_number: str | None = None
+    estimated_delivery: AwareDatetime | None = None
+    delay_reason: str | None = None
+
+
+def shop_event_id(order_id: str, seq: int) -> str:
+    return f"evt_{order_id}_{seq}"

@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.webhooks import ShopWebhookActivities
 from ordertrack.carriers import journeys
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.domain.tracking import TrackingSnapshot
@@ -104,7 +105,11 @@ class Harness:
 
 @asynccontextmanager
 async def order_worker(
-    env: WorkflowEnvironment, tmp_path: Path, sink: MailSink, task_queue: str
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    sink: MailSink,
+    task_queue: str,
+    webhooks: ShopWebhookActivities | None = None,
 ) -> AsyncIterator[Harness]:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     await migrate(database_url)
@@ -113,7 +118,12 @@ async def order_worker(
     registry = CarrierRegistry([carrier])
     settings = Settings(smtp_host="127.0.0.1", smtp_port=sink.port, database_url=database_url)
     activities = order_activities(
-        store, registry, SmtpMailer(settings), public_url="https://shop.example", mail_from=settings.mail_from
+        store,
+        registry,
+        SmtpMailer(settings),
+        public_url="https://shop.example",
+        mail_from=settings.mail_from,
+        webhooks=webhooks,
     )
     async with Worker(env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=activities):
         harness = Harness(env, task_queue, store, sink, carrier)
