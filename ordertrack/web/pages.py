@@ -1,0 +1,365 @@
+"""The customer's tracking page (`GET /t/{token}`) and the lost-link lookup (`GET`/`POST /t`).
+
+A tracking link is a capability URL: whoever holds it sees the order. So every response here
+carries headers that keep the link out of referrers, search engines, caches and frames; a miss
+does the same work as a hit, so timing does not tell a near-valid token from a wrong one; and
+the lookup by order number and email is rate limited. Pages read only the read model (two queries
+per view), never Temporal, so the ~60 visits per order cost the workflows nothing.
+"""
+
+import contextlib
+import hmac
+import math
+import re
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ordertrack.carriers.registry import CarrierRegistry
+from ordertrack.domain.statuses import MAIN_LINE, OrderStatus
+from ordertrack.domain.timeline import EntryKind, TimelineEntry
+from ordertrack.mail.render import template_dirs
+from ordertrack.store.repository import Store, StoredOrder
+from ordertrack.web.deps import get_carriers, get_store
+from ordertrack.web.locales import Translator, negotiate
+
+# Sent with every page, hits and misses alike.
+PAGE_HEADERS: Mapping[str, str] = {
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+}
+MAX_TOKEN_LENGTH = 128  # issued tokens are 32 characters; longer ones are not sent to the database
+MAX_FORM_BYTES = 4096
+# Lookups of these never match (tokens and order ids are never empty), so a miss or an absurd
+# input still costs the same queries as a hit.
+_NO_MATCH = ""
+_DECOY_EMAIL = "nobody@invalid.example"
+
+# The step bar runs up to delivered; `completed` is delivered plus the review request.
+STEPS: tuple[OrderStatus, ...] = MAIN_LINE[: MAIN_LINE.index(OrderStatus.DELIVERED) + 1]
+# Side states: shown as a banner; the step bar stays at the last main-line step reached.
+SIDE_STATES = frozenset(OrderStatus) - frozenset(MAIN_LINE)
+HALTED = frozenset({OrderStatus.RETURNED, OrderStatus.LOST, OrderStatus.CANCELLED})
+# What the customer sees of the timeline; operator, address, link and carrier-error entries are for ops.
+SHOWN_KINDS = frozenset({EntryKind.STATUS, EntryKind.SCAN, EntryKind.DELAY, EntryKind.ESTIMATE})
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+StoreDep = Annotated[Store, Depends(get_store)]
+CarriersDep = Annotated[CarrierRegistry, Depends(get_carriers)]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `attempts` lookups per client IP within `window_seconds`."""
+
+    attempts: int = 5
+    window_seconds: float = 600.0
+
+
+LOOKUP_LIMIT = RateLimit()
+
+
+class SlidingWindowLimiter:
+    """Counts attempts per key over a sliding window, in memory.
+
+    The limit is per process: with several server processes a client gets `attempts` per process,
+    and a restart forgets the counts. That is enough to stop guessing emails through one server;
+    a shared limit (Redis, the proxy) belongs in front of a multi-process deployment. The number of
+    keys tracked is capped so a flood of addresses cannot grow memory without bound.
+    """
+
+    def __init__(
+        self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000
+    ) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._max_keys = max_keys
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def attempt(self, key: str) -> float | None:
+        """Record an attempt; None when allowed, else the seconds until the next one is."""
+        now = self._clock()
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+            while len(self._hits) > self._max_keys:
+                self._hits.popitem(last=False)
+        while hits and hits[0] <= now - self.limit.window_seconds:
+            hits.popleft()
+        self._hits.move_to_end(key)
+        if len(hits) >= self.limit.attempts:
+            return max(hits[0] + self.limit.window_seconds - now, 1.0)
+        hits.append(now)
+        return None
+
+
+# -- view model --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    state: str  # "done", "current" or "todo"
+
+
+@dataclass(frozen=True)
+class Line:
+    when: str
+    when_iso: str
+    title: str
+    detail: str | None
+    location: str | None
+
+
+@dataclass(frozen=True)
+class ItemLine:
+    name: str
+    quantity: int
+
+
+def _reached(order: StoredOrder, timeline: list[TimelineEntry]) -> int:
+    """Index in STEPS of the furthest step the order stands on (the last main-line status seen)."""
+    if order.status == OrderStatus.COMPLETED:
+        return len(STEPS) - 1
+    if order.status in STEPS:
+        return STEPS.index(order.status)
+    for entry in sorted(timeline, key=lambda e: e.seq, reverse=True):
+        if entry.status in STEPS:
+            return STEPS.index(entry.status)
+    return 0
+
+
+def _steps(order: StoredOrder, timeline: list[TimelineEntry], tr: Translator) -> list[Step]:
+    reached = _reached(order, timeline)
+    finished = order.status in (OrderStatus.DELIVERED, OrderStatus.COMPLETED) or order.status in SIDE_STATES
+    steps = []
+    for index, status in enumerate(STEPS):
+        if index < reached or (index == reached and finished):
+            state = "done"
+        elif index == reached:
+            state = "current"
+        else:
+            state = "todo"
+        steps.append(Step(tr.status(status), state))
+    return steps
+
+
+def _line(entry: TimelineEntry, tr: Translator) -> Line | None:
+    if entry.kind not in SHOWN_KINDS:
+        return None
+    detail: str | None = None
+    if entry.kind == EntryKind.STATUS:
+        title = tr.status(entry.status)
+    elif entry.kind == EntryKind.SCAN:
+        title = entry.message  # the carrier's own words
+    elif entry.kind == EntryKind.DELAY:
+        title, detail = tr("entry_delay"), tr.delay_reason(entry.message)
+    else:
+        title = tr("entry_estimate")
+        found = _ISO_DATE.search(entry.message)
+        if found:
+            detail = tr.date(datetime.fromisoformat(found.group()).replace(tzinfo=entry.at.tzinfo))
+    return Line(tr.moment(entry.at), entry.at.isoformat(), title, detail, entry.location)
+
+
+def _history(timeline: Iterable[TimelineEntry], tr: Translator) -> list[Line]:
+    newest_first = sorted(timeline, key=lambda e: (e.at, e.seq), reverse=True)
+    return [line for line in (_line(entry, tr) for entry in newest_first) if line is not None]
+
+
+def _tone(order: StoredOrder) -> str:
+    if order.status in (OrderStatus.DELIVERED, OrderStatus.COMPLETED):
+        return "good"
+    if order.status in (OrderStatus.EXCEPTION, OrderStatus.LOST, OrderStatus.DELIVERY_FAILED):
+        return "bad"
+    if order.status in HALTED:
+        return "muted"
+    return "warn" if order.delayed else "info"
+
+
+def _carrier_url(carriers: CarrierRegistry, order: StoredOrder) -> str | None:
+    if not (order.carrier and order.tracking_number):
+        return None
+    url = carriers.carrier_url(order.carrier, order.tracking_number)
+    return url if url and url.startswith(("https://", "http://")) else None
+
+
+def _delivered_at(order: StoredOrder, timeline: list[TimelineEntry]) -> datetime | None:
+    if order.status not in (OrderStatus.DELIVERED, OrderStatus.COMPLETED):
+        return None
+    delivered = [e.at for e in timeline if e.kind == EntryKind.STATUS and e.status == OrderStatus.DELIVERED]
+    return max(delivered, default=order.status_since)
+
+
+def tracking_context(
+    order: StoredOrder, timeline: list[TimelineEntry], carriers: CarrierRegistry
+) -> dict[str, Any]:
+    """Everything `page/tracking.html` shows; nothing of the street address, email or phone."""
+    tr = Translator.for_order(order.locale, order.ship_country)
+    delivered_at = _delivered_at(order, timeline)
+    estimate = order.estimated_delivery if delivered_at is None else None
+    side = order.status if order.status in SIDE_STATES else None
+    latest = max((e.at for e in timeline), default=order.status_since)
+    return {
+        "t": tr,
+        "lang": tr.locale,
+        "order_id": order.order_id,
+        "status_label": tr.status(order.status),
+        "tone": _tone(order),
+        "side_text": tr(f"side_{side.value}") if side else None,
+        "side_status": side.value if side else None,
+        "halted": order.status in HALTED,
+        "steps": _steps(order, timeline, tr),
+        "delayed": order.delayed,
+        "delay_text": tr.delay_reason(order.delay_reason) if order.delayed else None,
+        "new_date": tr.date(estimate) if order.delayed and estimate else None,
+        "estimated_delivery": tr.date(estimate) if estimate else None,
+        "delivered_on": tr.date(delivered_at) if delivered_at else None,
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "carrier_url": _carrier_url(carriers, order),
+        "history": _history(timeline, tr),
+        "items": [ItemLine(item.name, item.quantity) for item in order.items],
+        "total": tr.money(order.total, order.currency),
+        "city": order.ship_city,
+        "country": order.ship_country,
+        "updated": tr.moment(latest),
+    }
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dirs()),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(template: str, context: Mapping[str, Any]) -> str:
+    return _environment().get_template(f"page/{template}").render(context)
+
+
+def page(body: str, status_code: int = 200, headers: Mapping[str, str] | None = None) -> HTMLResponse:
+    return HTMLResponse(body, status_code, headers={**PAGE_HEADERS, **(headers or {})})
+
+
+def _form_context(
+    tr: Translator, *, error: str | None, order_id: str = "", email: str = ""
+) -> dict[str, Any]:
+    return {"t": tr, "lang": tr.locale, "error": error, "order_id": order_id, "email": email}
+
+
+def _visitor_translator(request: Request) -> Translator:
+    """Pages without an order speak the browser's language."""
+    return Translator.for_order(negotiate(request.headers.get("accept-language")))
+
+
+# -- lookup helpers ----------------------------------------------------------------------------
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    """A small urlencoded body as {field: first value}; anything else reads as empty.
+
+    Parsed here rather than with FastAPI's `Form`, which needs python-multipart for two fields.
+    """
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError:
+        return {}
+    return {name: values[0] for name, values in fields.items() if values}
+
+
+def normalise_email(value: str) -> str:
+    """Lowercase with the domain in IDNA form, as the order's email was stored."""
+    local, at, domain = value.strip().rpartition("@")
+    if not at:
+        return value.strip().lower()
+    with contextlib.suppress(UnicodeError):  # not IDNA-encodable: compared as typed, and so not equal
+        domain = domain.encode("idna").decode("ascii")
+    return f"{local}@{domain}".lower()
+
+
+def _client_key(request: Request) -> str:
+    """The peer address; behind a proxy run uvicorn with `--proxy-headers` so this is the client."""
+    return request.client.host if request.client else "unknown"
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+
+def _router(limiter: SlidingWindowLimiter) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    # `:path` so that any /t/... (a token with a slash, a mangled link) gets this same 404 page.
+    @router.get("/t/{token:path}", response_class=HTMLResponse)
+    async def tracking_page(
+        token: str,
+        request: Request,
+        store: StoreDep,
+        carriers: CarriersDep,
+    ) -> HTMLResponse:
+        """A hit and a miss both run the token lookup, the timeline query and one render."""
+        order = await store.get_order_by_token(token if len(token) <= MAX_TOKEN_LENGTH else _NO_MATCH)
+        timeline = await store.get_timeline(order.order_id if order else _NO_MATCH)
+        if order is None:
+            tr = _visitor_translator(request)
+            return page(render("not_found.html", _form_context(tr, error=None)), 404)
+        return page(render("tracking.html", tracking_context(order, timeline, carriers)))
+
+    @router.get("/t", response_class=HTMLResponse)
+    async def lookup_form(request: Request) -> HTMLResponse:
+        return page(render("lookup.html", _form_context(_visitor_translator(request), error=None)))
+
+    @router.post("/t", response_class=HTMLResponse)
+    async def lookup(request: Request, store: StoreDep) -> Response:
+        """Order number + email -> 303 to the tracking page; one generic message for any mismatch."""
+        tr = _visitor_translator(request)
+        wait = limiter.attempt(_client_key(request))
+        if wait is not None:
+            message = tr("too_many", minutes=max(1, math.ceil(wait / 60)))
+            body = render("lookup.html", _form_context(tr, error=message))
+            return page(body, 429, {"Retry-After": str(math.ceil(wait))})
+        form = await _read_form(request)
+        order_id = form.get("order_id", "").strip().lstrip("#").strip()
+        email = form.get("email", "")
+        order = await store.get_order(order_id if 0 < len(order_id) <= 64 else _NO_MATCH)
+        expected = normalise_email(order.customer_email if order else _DECOY_EMAIL)
+        matches = hmac.compare_digest(expected.encode(), normalise_email(email).encode())
+        if order is not None and matches:
+            target = f"/t/{quote(order.tracking_token, safe='')}"
+            return RedirectResponse(target, status_code=303, headers=dict(PAGE_HEADERS))
+        context = _form_context(tr, error=tr("lookup_failed"), order_id=order_id[:64], email=email[:254])
+        return page(render("lookup.html", context), 400)
+
+    return router
+
+
+def install(app: FastAPI, *, lookup_limit: RateLimit = LOOKUP_LIMIT) -> None:
+    """Add the tracking page and the lookup form; each app gets its own lookup rate limiter."""
+    app.include_router(_router(SlidingWindowLimiter(lookup_limit)))

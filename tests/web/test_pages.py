@@ -1,0 +1,481 @@
+"""The tracking page and the lost-link lookup against the real app and read model (no Temporal).
+
+Orders are seeded with the real state machine and Store, so the page sees exactly what a
+workflow would have written.
+"""
+
+import html
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from ordertrack.domain import machine
+from ordertrack.domain.messages import CancelRequest, FulfillmentUpdate, TokenRotationRequest
+from ordertrack.domain.models import Order
+from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.records import ChangeRecord, OrderRecord
+from ordertrack.domain.state import OrderState
+from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
+from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
+from ordertrack.domain.view import order_view
+from ordertrack.settings import Settings
+from ordertrack.store.repository import Store
+from ordertrack.web.app import create_app
+from ordertrack.web.locales import Translator, negotiate, resolve
+from ordertrack.web.pages import PAGE_HEADERS, RateLimit, SlidingWindowLimiter
+from tests.factories import order_data
+
+T0 = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
+BRT = timezone(timedelta(hours=-3))
+CARRIER_SITE = "https://carrier.example"
+TOKEN = "tok_Q2hlY2tUaGVUb2tlbkxlbmd0aDMy"
+PRIVATE = ("Rua Augusta", "apto 12", "01304-001", "ana@example.com", "+5511999990000", "Souza")
+
+
+# -- seeding -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Seeded:
+    order: Order
+    state: OrderState
+    token: str
+
+
+async def _apply(store: Store, seeded: Seeded, outcome: machine.Outcome) -> None:
+    seeded.state = outcome.state
+    if outcome.entries:
+        view = order_view(seeded.order, outcome.state, seeded.token)
+        await store.record_change(ChangeRecord(view=view, entries=outcome.entries))
+
+
+async def seed_order(
+    store: Store,
+    *,
+    token: str = TOKEN,
+    order_id: str = "1001",
+    locale: str = "pt-BR",
+    journey: str = "in_transit",
+    items: list[dict[str, Any]] | None = None,
+) -> Seeded:
+    """An order taken through a journey with the real machine:
+
+    `confirmed`, `in_transit` (two scans), `delayed` (the carrier then moves the estimate a day
+    later), `exception`, `delivered`, `cancelled`.
+    """
+    data = order_data(order_id=order_id)
+    data["customer"] = {**data["customer"], "locale": locale}
+    if items is not None:
+        data["items"] = items
+        data["total"] = str(sum(float(i["unit_price"]) * i["quantity"] for i in items))
+    order = Order.model_validate(data)
+    start = machine.on_start(order, T0)
+    seeded = Seeded(order, start.state, token)
+    view = order_view(order, start.state, token)
+    await store.save_order(
+        OrderRecord(order=order, workflow_id=f"order-{order_id}", tracking_token=token, view=view)
+    )
+    if journey == "confirmed":
+        return seeded
+    if journey == "cancelled":
+        cancel = CancelRequest(reason="customer asked", operator="rita")
+        await _apply(store, seeded, machine.on_cancel(seeded.state, cancel, T0 + timedelta(hours=1)))
+        return seeded
+
+    number = f"SIM-{'DELAYED' if journey == 'delayed' else 'ONTIME'}-{order_id}"
+    for event, hours in ((FulfillmentEvent.PACKED, 2), (FulfillmentEvent.SHIPPED, 3)):
+        update = FulfillmentUpdate(event=event, carrier="simulated", tracking_number=number)
+        await _apply(store, seeded, machine.on_fulfillment(seeded.state, update, T0 + timedelta(hours=hours)))
+    scans = [
+        TrackingEvent(
+            at=T0 + timedelta(hours=5),
+            status=OrderStatus.IN_TRANSIT,
+            message="Picked up",
+            location="São Paulo, SP",
+        ),
+        TrackingEvent(
+            at=T0 + timedelta(hours=20),
+            status=OrderStatus.IN_TRANSIT,
+            message="Arrived at sorting facility",
+            location="Curitiba, PR",
+        ),
+    ]
+    policy = TimingPolicy()
+
+    async def carrier(status: OrderStatus, estimate: datetime, hours: int, *extra: TrackingEvent) -> None:
+        snapshot = TrackingSnapshot(
+            carrier="simulated",
+            tracking_number=number,
+            status=status,
+            events=[*scans, *extra],
+            estimated_delivery=estimate,
+        )
+        outcome = machine.on_tracking(seeded.state, snapshot, policy, T0 + timedelta(hours=hours))
+        await _apply(store, seeded, outcome)
+
+    first_estimate = datetime(2026, 11, 24, tzinfo=BRT)
+    await carrier(OrderStatus.IN_TRANSIT, first_estimate, 21)
+    # For ops only: must never reach the customer's page.
+    error = machine.on_tracking_error(
+        seeded.state, "carrier answered 401: check the API key", T0 + timedelta(hours=22)
+    )
+    await _apply(store, seeded, error)
+    if journey == "delayed":
+        await carrier(OrderStatus.IN_TRANSIT, first_estimate + timedelta(days=1), 30)
+    elif journey == "exception":
+        problem = TrackingEvent(
+            at=T0 + timedelta(hours=29), status=OrderStatus.EXCEPTION, message="Damaged label"
+        )
+        await carrier(OrderStatus.EXCEPTION, first_estimate, 30, problem)
+    elif journey == "delivered":
+        done = TrackingEvent(at=T0 + timedelta(hours=40), status=OrderStatus.DELIVERED, message="Delivered")
+        await carrier(OrderStatus.DELIVERED, first_estimate, 41, done)
+    return seeded
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    app: FastAPI
+    store: Store
+    client: httpx.AsyncClient
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
+        simulated_carrier_url=CARRIER_SITE,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        store: Store = app.state.resources.store
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Site(app, store, client)
+
+
+def text_of(page: str) -> str:
+    """The page's visible text, tags dropped and entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.split("</style>")[-1])).split())
+
+
+def assert_hygiene(response: httpx.Response) -> None:
+    for name, value in PAGE_HEADERS.items():
+        assert response.headers.get(name) == value, name
+
+
+# -- the tracking page -------------------------------------------------------------------------
+
+
+async def test_hit_shows_status_steps_carrier_items_and_city_but_nothing_private(site: Site) -> None:
+    await seed_order(site.store, locale="en")
+
+    response = await site.client.get(f"/t/{TOKEN}")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page, text = response.text, text_of(response.text)
+    assert '<html lang="en">' in page
+    assert "Order 1001" in text
+    assert re.search(r'<h1 id="status">In transit</h1>', page)
+    steps = re.findall(r'<li class="(done|current|todo)"[^>]*>([^<]+)</li>', page)
+    assert [label for _, label in steps] == [
+        "Order received", "Confirmed", "Being prepared", "Packed", "Shipped", "In transit",
+        "Out for delivery", "Delivered",
+    ]  # fmt: skip
+    assert [state for state, _ in steps] == ["done"] * 5 + ["current", "todo", "todo"]
+    assert '<li class="current" aria-current="step">In transit</li>' in page
+    link = f'href="{CARRIER_SITE}/track/SIM-ONTIME-1001" rel="noopener noreferrer"'
+    assert link in page
+    assert "SIM-ONTIME-1001" in text and "simulated" in text
+    assert "Estimated delivery: Tue 24 Nov 2026" in text
+    assert "T-shirt M \u00d7 2" in text
+    assert "R$79.80" in text
+    assert "São Paulo, BR" in text
+    for private in PRIVATE:
+        assert private not in page
+    assert "Your order is delayed" not in text
+
+
+async def test_delay_banner_gives_the_reason_and_the_new_date_in_the_customers_language(site: Site) -> None:
+    await seed_order(site.store, journey="delayed")  # pt-BR
+
+    response = await site.client.get(f"/t/{TOKEN}")
+
+    text = text_of(response.text)
+    assert '<html lang="pt-BR">' in response.text
+    assert "Seu pedido está atrasado" in text
+    assert "A transportadora alterou a previsão de entrega." in text
+    assert "Nova previsão de entrega: qua., 25 de nov. de 2026" in text
+    assert "Em trânsito" in text and "Pedido 1001" in text
+    assert "R$ 79,80" in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "lang", "words"),
+    [
+        ("pt-BR", "pt-BR", ["Em trânsito", "Itens", "Histórico", "Rastrear no site da transportadora"]),
+        ("pt", "pt-BR", ["Em trânsito", "Previsão de entrega: ter., 24 de nov. de 2026"]),
+        ("es", "es", ["En tránsito", "Artículos", "Historial", "Entrega estimada: mar, 24 nov 2026"]),
+        ("es-MX", "es", ["En tránsito", "79,80 R$"]),
+        ("en-GB", "en", ["In transit", "Items"]),
+        ("fr", "en", ["In transit", "Items", "History"]),
+        ("de-DE", "en", ["In transit"]),
+    ],
+)
+async def test_page_speaks_the_orders_locale_or_the_nearest_or_english(
+    site: Site, locale: str, lang: str, words: list[str]
+) -> None:
+    await seed_order(site.store, locale=locale)
+
+    response = await site.client.get(f"/t/{TOKEN}")
+
+    assert f'<html lang="{lang}">' in response.text
+    text = text_of(response.text)
+    for word in words:
+        assert word in text
+
+
+async def test_timeline_is_newest_first_without_internal_entries(site: Site) -> None:
+    await seed_order(site.store, locale="en", journey="delayed")
+
+    response = await site.client.get(f"/t/{TOKEN}")
+
+    history = text_of(response.text.split('id="history"')[1].split("</section>")[0])
+    order = [
+        "Delay",
+        "Arrived at sorting facility",
+        "Curitiba, PR",
+        "Picked up",
+        "São Paulo, SP",
+        "Shipped",
+        "Packed",
+        "Confirmed",
+        "Order received",
+    ]
+    positions = [history.index(part) for part in order]
+    assert positions == sorted(positions), history
+    assert "401" not in response.text and "API key" not in response.text  # carrier_error is for ops
+    assert "customer asked" not in response.text
+
+
+async def test_side_states_show_a_banner_and_keep_the_step_bar_where_it_stopped(site: Site) -> None:
+    await seed_order(site.store, locale="en", journey="exception")
+    await seed_order(site.store, locale="en", journey="cancelled", order_id="1002", token="other-token-1002")
+
+    exception = (await site.client.get(f"/t/{TOKEN}")).text
+    cancelled = (await site.client.get("/t/other-token-1002")).text
+
+    assert 'data-state="exception"' in exception
+    assert "The carrier reported a problem with your parcel" in text_of(exception)
+    assert "Damaged label" in text_of(exception)
+    assert '<li class="done">In transit</li>' in exception and "aria-current" not in exception
+    assert 'data-state="cancelled"' in cancelled and "This order was cancelled." in text_of(cancelled)
+    assert 'class="steps halted"' in cancelled
+
+
+async def test_delivered_shows_the_delivery_date_and_every_step_done(site: Site) -> None:
+    await seed_order(site.store, locale="en", journey="delivered")
+
+    page = (await site.client.get(f"/t/{TOKEN}")).text
+
+    assert re.findall(r'<li class="(\w+)"', page.split('class="steps')[1].split("</ol>")[0]) == ["done"] * 8
+    assert "Delivered on Sun 22 Nov 2026" in text_of(page)
+
+
+async def test_hostile_item_names_are_escaped(site: Site) -> None:
+    hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    await seed_order(
+        site.store, items=[{"sku": "X-1", "name": hostile, "quantity": 1, "unit_price": "10.00"}]
+    )
+
+    page = (await site.client.get(f"/t/{TOKEN}")).text
+
+    assert "<script>" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(2)&gt;" in page
+
+
+async def test_unknown_token_is_a_404_page(site: Site) -> None:
+    await seed_order(site.store)
+
+    near = await site.client.get(f"/t/{TOKEN[:-1]}X")
+    absurd = await site.client.get("/t/" + "a" * 129)
+    mangled = await site.client.get(f"/t/{TOKEN}/extra")
+
+    for response in (near, absurd, mangled):
+        assert_hygiene(response)
+        assert response.status_code == 404
+        assert "Tracking page not found" in text_of(response.text)
+        assert '<form method="post" action="/t">' in response.text
+        assert "1001" not in response.text
+    assert near.text == absurd.text
+
+
+async def test_a_rotated_token_serves_the_new_link_and_404s_the_old(site: Site) -> None:
+    seeded = await seed_order(site.store)
+    request = TokenRotationRequest(
+        tracking_token="fresh-token-after-rotation", reason="leaked", operator="rita"
+    )
+    outcome = machine.on_token_rotation(seeded.state, request, TOKEN, T0 + timedelta(days=1))
+    seeded.token = request.tracking_token
+    await _apply(site.store, seeded, outcome)
+
+    assert (await site.client.get(f"/t/{TOKEN}")).status_code == 404
+    fresh = await site.client.get("/t/fresh-token-after-rotation")
+    assert fresh.status_code == 200
+    assert "leaked" not in fresh.text  # the operator's reason stays internal
+
+
+class CountingStore:
+    """Records the read model calls a request makes."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self._store, name)
+
+
+async def test_a_miss_does_the_same_work_as_a_hit(site: Site) -> None:
+    await seed_order(site.store)
+    counting = CountingStore(site.store)
+    site.app.state.resources.store = counting
+
+    hit = await site.client.get(f"/t/{TOKEN}")
+    hit_calls, counting.calls = counting.calls, []
+    miss = await site.client.get("/t/not-a-token-of-ours-xxxxxxxxxxxx")
+
+    assert (hit.status_code, miss.status_code) == (200, 404)
+    assert hit_calls == counting.calls == ["get_order_by_token", "get_timeline"]
+
+
+@pytest.mark.parametrize("path", [f"/t/{TOKEN}", "/t/unknown", "/t"])
+async def test_every_page_carries_capability_url_hygiene_headers(site: Site, path: str) -> None:
+    await seed_order(site.store)
+
+    response = await site.client.get(path)
+
+    assert_hygiene(response)
+    assert '<meta name="robots" content="noindex, nofollow">' in response.text
+
+
+async def test_no_external_link_without_noopener_noreferrer(site: Site) -> None:
+    await seed_order(site.store)
+
+    page = (await site.client.get(f"/t/{TOKEN}")).text
+
+    for anchor in re.findall(r"<a [^>]*>", page):
+        if 'href="http' in anchor:
+            assert 'rel="noopener noreferrer"' in anchor
+
+
+# -- lost-link lookup --------------------------------------------------------------------------
+
+
+async def test_lookup_form_redirects_to_the_tracking_page(site: Site) -> None:
+    await seed_order(site.store)
+    form = await site.client.get("/t", headers={"Accept-Language": "pt-BR,pt;q=0.9,en;q=0.8"})
+    assert form.status_code == 200
+    assert "Encontre seu pedido" in text_of(form.text)
+
+    response = await site.client.post("/t", data={"order_id": " #1001 ", "email": "  Ana@Example.COM "})
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/t/{TOKEN}"
+    assert_hygiene(response)
+
+
+async def test_lookup_failure_is_one_generic_message(site: Site) -> None:
+    await seed_order(site.store)
+
+    wrong_email = await site.client.post("/t", data={"order_id": "1001", "email": "eve@example.com"})
+    wrong_order = await site.client.post("/t", data={"order_id": "9999", "email": "ana@example.com"})
+    nothing = await site.client.post("/t", content=b"\xff\x00garbage", headers={"content-type": "text/plain"})
+
+    messages = set()
+    for response in (wrong_email, wrong_order, nothing):
+        assert response.status_code == 400
+        assert_hygiene(response)
+        messages.add(re.search(r'role="alert"><p>([^<]+)</p>', response.text).group(1))  # type: ignore[union-attr]
+    assert messages == {"We could not find an order with those details."}
+    assert TOKEN not in wrong_email.text + wrong_order.text
+
+
+async def test_lookup_is_rate_limited_per_client(site: Site) -> None:
+    await seed_order(site.store)
+    for _ in range(5):
+        assert (
+            await site.client.post("/t", data={"order_id": "1001", "email": "x@example.com"})
+        ).status_code == 400
+
+    limited = await site.client.post("/t", data={"order_id": "1001", "email": "ana@example.com"})
+
+    assert limited.status_code == 429
+    assert 0 < int(limited.headers["retry-after"]) <= 600
+    assert "Too many attempts" in text_of(limited.text)
+    assert_hygiene(limited)
+
+
+def test_sliding_window_forgets_old_attempts() -> None:
+    now = [0.0]
+    limiter = SlidingWindowLimiter(RateLimit(attempts=2, window_seconds=60), clock=lambda: now[0], max_keys=2)
+
+    assert limiter.attempt("a") is None
+    now[0] = 30
+    assert limiter.attempt("a") is None
+    assert limiter.attempt("a") == 30  # the first attempt leaves the window at t=60
+    now[0] = 61
+    assert limiter.attempt("a") is None
+    assert limiter.attempt("b") is None and limiter.attempt("c") is None  # "a" is evicted: bounded memory
+    assert limiter.attempt("a") is None
+
+
+# -- locales -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [("pt-BR", "pt-BR"), ("pt_br", "pt-BR"), ("pt", "pt-BR"), ("pt-PT", "pt-BR"), ("es-MX", "es"),
+     ("ES", "es"), ("en-US", "en"), ("fr-CA", "en"), ("", "en"), ("x", "en"), (None, "en")],
+)  # fmt: skip
+def test_locale_resolution(tag: str | None, expected: str) -> None:
+    assert resolve(tag) == expected
+
+
+def test_accept_language_negotiation() -> None:
+    assert negotiate("fr-FR,fr;q=0.9,es;q=0.8,en;q=0.7") == "es"
+    assert negotiate("de, pt-BR;q=0.5") == "pt-BR"
+    assert negotiate("pt;q=0, en") == "en"
+    assert negotiate(None) == "en"
+
+
+def test_money_and_dates_per_locale() -> None:
+    from decimal import Decimal
+
+    moment = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)
+    en, pt, es = (Translator.for_order(tag, "BR") for tag in ("en", "pt-BR", "es"))
+    assert [tr.money(Decimal("1234.50"), "BRL") for tr in (en, pt, es)] == [
+        "R$1,234.50",
+        "R$ 1.234,50",
+        "1.234,50 R$",
+    ]
+    assert en.money(Decimal("5.00"), "JPY") == "JPY 5.00"
+    assert [tr.date(moment) for tr in (en, pt, es)] == [
+        "Tue 24 Nov 2026",
+        "ter., 24 de nov. de 2026",
+        "mar, 24 nov 2026",
+    ]
+    assert pt.moment(moment) == "24 nov., 14:30"  # São Paulo time
+    assert Translator.for_order("en", "ZZ").moment(moment) == "24 Nov, 17:30"
