@@ -144,6 +144,11 @@ class Store:
     def from_url(cls, database_url: str) -> "Store":
         return cls(create_engine(database_url))
 
+    async def ping(self) -> None:
+        """Raise when the database cannot answer (for health checks)."""
+        async with self._engine.connect() as conn:
+            await conn.execute(select(1))
+
     async def close(self) -> None:
         await self._engine.dispose()
 

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from temporalio.client import Client
+from temporalio.runtime import MetricBuffer
 
 from ordertrack.carriers.registry import build_registry
 from ordertrack.settings import Settings
@@ -12,10 +13,18 @@ from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
 from ordertrack.web import api, pages
 from ordertrack.web.deps import Resources
+from ordertrack.web.metrics import SdkMetrics, draining
 
 
-def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
-    """The app for `ordertrack serve`; `temporal` lets a process that has a client share it."""
+def create_app(
+    settings: Settings, *, temporal: Client | None = None, sdk_metrics: MetricBuffer | None = None
+) -> FastAPI:
+    """The app for `ordertrack serve`; `temporal` lets a process that has a client share it.
+
+    `sdk_metrics`: the `MetricBuffer` of the Temporal `Runtime` this process's worker runs on; its
+    metrics are then served by `GET /metrics` beside the HTTP ones.
+    """
+    sdk = SdkMetrics(sdk_metrics) if sdk_metrics is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -24,12 +33,15 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         carriers = build_registry(settings)
         app.state.resources = Resources(settings=settings, store=store, carriers=carriers, temporal=temporal)
         try:
-            yield
+            async with draining(sdk):
+                yield
         finally:
             await carriers.aclose()
             await store.close()
 
     app = FastAPI(title="ordertrack", version="0.1.0", lifespan=lifespan)
     api.install(app)
+    if sdk is not None:
+        app.state.metrics_registry.register(sdk)
     pages.install(app)
     return app

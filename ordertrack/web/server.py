@@ -3,6 +3,7 @@
 import asyncio
 
 from temporalio.client import Client
+from temporalio.runtime import MetricBuffer
 
 from ordertrack.serving import serve_app
 from ordertrack.settings import Settings
@@ -16,5 +17,8 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     temporal: Client | None = None,
+    sdk_metrics: MetricBuffer | None = None,
 ) -> None:
-    await serve_app(create_app(settings, temporal=temporal), host, port, stop=stop)
+    """`sdk_metrics`: the buffer of the Runtime this process's worker uses, shown on /metrics."""
+    app = create_app(settings, temporal=temporal, sdk_metrics=sdk_metrics)
+    await serve_app(app, host, port, stop=stop)

@@ -1,0 +1,111 @@
+"""API keys: `Authorization: Bearer <key>` (or `X-API-Key: <key>`), each naming a role and a person.
+
+`shop` keys start orders, read them and report fulfillment; `operator` keys may do all that and
+also correct, cancel, change addresses and rotate tracking links, under the key's own `name` (the
+audit trail's actor never comes from a request body). Keys are compared in constant time against
+every configured key. Missing or unknown key: 401 with `WWW-Authenticate: Bearer`; a known key
+without the role: 403.
+"""
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from ordertrack.settings import ApiKey
+from ordertrack.web.deps import get_settings
+from ordertrack.web.errors import ApiError
+
+Role = Literal["shop", "operator"]
+
+# What each role may do, by the role a route asks for.
+GRANTS: dict[Role, frozenset[Role]] = {
+    "shop": frozenset({"shop"}),
+    "operator": frozenset({"shop", "operator"}),
+}
+
+# Declared for the OpenAPI schema (/docs "Authorize"); errors are ours, not FastAPI's.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key, as a header")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's name (the actor on the audit trail) and its role."""
+
+    name: str
+    role: Role
+
+    def may(self, role: Role) -> bool:
+        return role in GRANTS[self.role]
+
+
+def unauthenticated(code: str, message: str, *, invalid: bool) -> ApiError:
+    challenge = 'Bearer error="invalid_token"' if invalid else "Bearer"
+    return ApiError(401, code, message, headers={"WWW-Authenticate": challenge})
+
+
+def find_key(presented: str, keys: dict[str, ApiKey]) -> ApiKey | None:
+    """The configured key equal to `presented`; compares against every key, in constant time each."""
+    wanted = presented.encode()
+    found: ApiKey | None = None
+    for key, entry in keys.items():
+        if hmac.compare_digest(wanted, key.encode()):
+            found = entry
+    return found
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise unauthenticated(
+                "invalid_authorization_header",
+                "the Authorization header must be `Bearer <API key>`",
+                invalid=True,
+            )
+        return credentials.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key is not None and key.strip() else None
+
+
+def authenticate(request: Request) -> Principal:
+    presented = presented_key(request)
+    if presented is None:
+        raise unauthenticated(
+            "missing_api_key",
+            "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+            invalid=False,
+        )
+    entry = find_key(presented, get_settings(request).api_keys)
+    if entry is None:
+        raise unauthenticated("invalid_api_key", "the API key is not valid", invalid=True)
+    return Principal(name=entry.name, role=entry.role)
+
+
+def require(role: Role) -> Any:
+    """A dependency giving the caller's Principal, refusing callers whose key lacks `role`."""
+
+    async def dependency(
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+        _api_key: Annotated[str | None, Security(api_key_scheme)],
+    ) -> Principal:
+        principal = authenticate(request)
+        if not principal.may(role):
+            raise ApiError(
+                403,
+                "insufficient_role",
+                f"this API key has the {principal.role!r} role; "
+                f"this request needs a key with the {role!r} role",
+            )
+        return principal
+
+    return Security(dependency)
+
+
+ShopCaller = Annotated[Principal, require("shop")]
+OperatorCaller = Annotated[Principal, require("operator")]

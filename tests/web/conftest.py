@@ -1,0 +1,109 @@
+"""The real app against the dev server: an in-process worker, a temp SQLite read model, the mail sink.
+
+Each `api` gets its own task queue and database, so tests do not see each other's workers; order
+ids must still be unique per session (the dev server is shared), hence `new_order_id()`.
+"""
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.runtime import MetricBuffer
+from temporalio.testing import WorkflowEnvironment
+
+from ordertrack.mail.sink import MailSink
+from ordertrack.settings import ApiKey, Settings
+from ordertrack.web.app import create_app
+from tests.factories import order_data
+from worker import order_worker
+
+SHOP_KEY = "shop-key-" + secrets.token_urlsafe(16)
+OPERATOR_KEY = "operator-key-" + secrets.token_urlsafe(16)
+OPERATOR_NAME = "rita"
+PUBLIC_URL = "https://track.example"
+READ_TIMEOUT = 15.0  # seconds for the worker to bring the read model up to date
+
+
+def new_order_id(prefix: str = "api") -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def api_settings(tmp_path: Path, smtp_port: int, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "task_queue": f"api-{secrets.token_hex(4)}",
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
+        "smtp_port": smtp_port,
+        "public_url": PUBLIC_URL,
+        # Orders stay put until told to move: no carrier, no deadline fires during a test.
+        "ship_by": timedelta(days=7),
+        "payment_timeout": timedelta(days=7),
+        "api_keys": {
+            SHOP_KEY: ApiKey(role="shop", name="acme-shop"),
+            OPERATOR_KEY: ApiKey(role="operator", name=OPERATOR_NAME),
+        },
+    }
+    values.update(changes)
+    return Settings(**values)
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: Settings
+    mail: MailSink
+
+    shop = {"Authorization": f"Bearer {SHOP_KEY}"}
+    operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+    async def start(self, **changes: Any) -> tuple[str, httpx.Response]:
+        order_id = changes.pop("order_id", None) or new_order_id()
+        response = await self.http.post(
+            "/api/orders", json=order_data(order_id=order_id, **changes), headers=self.shop
+        )
+        return order_id, response
+
+    async def read(self, order_id: str, *, until: str | None = None) -> dict[str, Any]:
+        """The order from the read model, once it is there (and in status `until`, if given)."""
+        async with asyncio.timeout(READ_TIMEOUT):
+            while True:
+                response = await self.http.get(f"/api/orders/{order_id}", headers=self.shop)
+                if response.status_code == 200 and (until is None or response.json()["status"] == until):
+                    body: dict[str, Any] = response.json()
+                    return body
+                assert response.status_code in (200, 404), response.text
+                await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def running_api(
+    client: Client, settings: Settings, mail: MailSink, *, sdk_metrics: MetricBuffer | None = None
+) -> AsyncIterator[Api]:
+    """The app (lifespan entered) and a worker on the settings' task queue, until the block ends."""
+    app = create_app(settings, temporal=client, sdk_metrics=sdk_metrics)
+    async with order_worker(client, settings) as worker:
+        running = asyncio.create_task(worker.run())
+        try:
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http,
+            ):
+                yield Api(app=app, http=http, settings=settings, mail=mail)
+        finally:
+            await worker.shutdown()
+            await running
+
+
+@pytest.fixture
+async def api(dev_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink) -> AsyncIterator[Api]:
+    async with running_api(dev_env.client, api_settings(tmp_path, mail_sink.port), mail_sink) as running:
+        yield running
