@@ -166,7 +166,13 @@ async def order_start(path: Annotated[str, typer.Argument(help="Order JSON file,
     """Start an order; prints the order id and the customer's tracking URL."""
     order = Order.model_validate(read_json(path))
     settings = get_settings()
-    started = await orders.start_order(await _client(), order, settings.timing_policy(), settings.task_queue)
+    started = await orders.start_order(
+        await _client(),
+        order,
+        settings.timing_policy(),
+        settings.task_queue,
+        shop_webhooks=bool(settings.shop_webhook_url),
+    )
     note = "" if started.created else " (already started)"
     typer.echo(f"{started.order_id}{note}")
     typer.echo(orders.tracking_url(settings.public_url, started.tracking_token))

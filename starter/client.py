@@ -21,6 +21,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.names import POLL_CARRIER
@@ -85,11 +86,13 @@ class OrderSummary:
     running: bool
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client for the configured server; `runtime` carries SDK telemetry (metrics) when given."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
 
 
@@ -102,14 +105,20 @@ def new_tracking_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-async def start_order(client: Client, order: Order, policy: TimingPolicy, task_queue: str) -> StartedOrder:
-    """Start the order's workflow once; a second start of the same order finds the first."""
+async def start_order(
+    client: Client, order: Order, policy: TimingPolicy, task_queue: str, *, shop_webhooks: bool = False
+) -> StartedOrder:
+    """Start the order's workflow once; a second start of the same order finds the first.
+
+    `shop_webhooks`: send this order's status and delay changes to the shop's webhook (decided now,
+    for the order's whole life; a second start keeps the first's choice).
+    """
     workflow_id = workflow_id_for(order.order_id)
     token = new_tracking_token()
     try:
         await client.start_workflow(
             OrderWorkflow.run,
-            OrderInput(order=order, policy=policy, tracking_token=token),
+            OrderInput(order=order, policy=policy, tracking_token=token, shop_webhooks=shop_webhooks),
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -78,7 +78,13 @@ async def feed_demo_orders(client: Client, settings: Settings, pause: float = 4.
     walks = []
     for number, (name, locale, city, country, prefix, paid) in enumerate(CASTING, start=1):
         order = sample_order(f"demo-{batch}-{number}", name, locale, city, country, paid)
-        started = await orders.start_order(client, order, settings.timing_policy(), settings.task_queue)
+        started = await orders.start_order(
+            client,
+            order,
+            settings.timing_policy(),
+            settings.task_queue,
+            shop_webhooks=bool(settings.shop_webhook_url),
+        )
         log.info(
             "demo order %s started: %s",
             order.order_id,

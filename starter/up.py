@@ -12,10 +12,12 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from temporalio.client import Client
+from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 
 from ordertrack.carriers.simulator import FaultConfig, serve_simulator
 from ordertrack.mail.sink import MailSink
-from ordertrack.settings import VAR_DIR, Settings
+from ordertrack.settings import VAR_DIR, ApiKey, Settings
+from ordertrack.web.server import serve
 from starter.client import connect
 from starter.devserver import start_dev_server
 from worker import configure_logging, run_worker
@@ -23,6 +25,12 @@ from worker import configure_logging, run_worker
 log = logging.getLogger("ordertrack.up")
 
 UI_PORT = 8233
+HTTP_PORT = 8000
+# Embedded defaults for a laptop only: `ordertrack serve` in production has no keys unless given.
+DEV_API_KEYS = {
+    "dev-shop-key": ApiKey(role="shop", name="dev shop"),
+    "dev-operator-key": ApiKey(role="operator", name="dev operator"),
+}
 # Demo: a carrier day passes in 24 s, and the policy is scaled to match.
 DEMO_SPEED = 3600.0
 DEMO_POLICY = {
@@ -35,12 +43,12 @@ DEMO_POLICY = {
 }
 
 
-async def wait_for_temporal(settings: Settings, patience: float = 60.0) -> Client:
+async def wait_for_temporal(settings: Settings, runtime: Runtime, patience: float = 60.0) -> Client:
     """Connect once the dev server answers (it takes a few seconds to start)."""
     deadline = asyncio.get_running_loop().time() + patience
     while True:
         try:
-            return await connect(settings)
+            return await connect(settings, runtime)
         except RuntimeError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
@@ -60,7 +68,9 @@ async def _stack(settings: Settings, demo: bool) -> None:
     sink = MailSink(VAR_DIR / "mail", host=settings.smtp_host, port=settings.smtp_port)
     tasks: list[asyncio.Task[None]] = []
     try:
-        client = await wait_for_temporal(settings)
+        # One Runtime for the worker and the HTTP server, so /metrics shows the worker's SDK metrics.
+        sdk_metrics = MetricBuffer(100_000)
+        client = await wait_for_temporal(settings, Runtime(telemetry=TelemetryConfig(metrics=sdk_metrics)))
         log.info("Temporal dev server on %s, UI at http://localhost:%d", settings.temporal_address, UI_PORT)
         sink.start()
         log.info(
@@ -75,10 +85,17 @@ async def _stack(settings: Settings, demo: bool) -> None:
                 ),
                 name="carrier-sim",
             ),
-            asyncio.create_task(run_worker(settings, stop), name="worker"),
+            asyncio.create_task(run_worker(settings, stop, client), name="worker"),
+            asyncio.create_task(
+                serve(settings, "127.0.0.1", HTTP_PORT, stop=stop, temporal=client, sdk_metrics=sdk_metrics),
+                name="http",
+            ),
         ]
         tasks.extend(services)
         log.info("simulated carrier on %s at %gx", settings.simulated_carrier_url, speed)
+        log.info("HTTP API and tracking pages on http://127.0.0.1:%d (docs at /docs)", HTTP_PORT)
+        if settings.api_keys is DEV_API_KEYS:
+            log.info("development API keys: dev-shop-key (shop), dev-operator-key (operator)")
         if demo:
             from starter.demo import feed_demo_orders
 
@@ -107,6 +124,8 @@ async def _stack(settings: Settings, demo: bool) -> None:
 def run_stack(settings: Settings, *, demo: bool) -> None:
     configure_logging()
     VAR_DIR.mkdir(exist_ok=True)
+    if not settings.api_keys:
+        settings = settings.model_copy(update={"api_keys": DEV_API_KEYS})
     if demo:
         settings = settings.model_copy(update={**DEMO_POLICY, "simulated_carrier_speed": DEMO_SPEED})
     asyncio.run(_stack(settings, demo))
