@@ -5,7 +5,10 @@ process, and drives `GET /t/{token}` and `GET /api/orders/{id}` with concurrent 
 fixed time each; then reads one running order through the workflow's `status` query the same way.
 Prints requests per second and p50/p99 latency for each, and the ratios.
 
-    .venv/bin/python bench/read_path.py [--orders 10000] [--seconds 10] [--concurrency 16]
+    .venv/bin/python bench/read_path.py [--orders 10000] [--seconds 10] [--concurrency 16] [--postgres]
+
+With --postgres the read model is a throwaway database on the local PostgreSQL (127.0.0.1:5432),
+as in production; by default it is a SQLite file, as under `ordertrack up`.
 """
 
 import argparse
@@ -137,9 +140,27 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def main(count: int, seconds: float, concurrency: int) -> None:
+async def throwaway_postgres() -> tuple[str, Callable[[], Awaitable[None]]]:
+    """A fresh database on the local server, and how to drop it."""
+    import asyncpg
+
+    name = f"ordertrack_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="test")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+
+    async def drop() -> None:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", drop
+
+
+async def main(count: int, seconds: float, concurrency: int, postgres: bool) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ordertrack-bench-"))
     database_url = f"sqlite+aiosqlite:///{workdir / 'orders.db'}"
+    drop_database = None
+    if postgres:
+        database_url, drop_database = await throwaway_postgres()
     await migrate(database_url)
     store = Store.from_url(database_url)
     began = time.perf_counter()
@@ -216,7 +237,12 @@ async def main(count: int, seconds: float, concurrency: int) -> None:
         sink.stop()
         await temporal.shutdown()
 
-    print(f"{count} orders, {concurrency} concurrent clients, {seconds:g} s each, one machine (2 cores)")
+    if drop_database is not None:
+        await drop_database()
+    store_kind = "PostgreSQL" if postgres else "SQLite"
+    print(
+        f"{count} orders in {store_kind}, {concurrency} concurrent clients, {seconds:g} s each, one machine (2 cores)"
+    )
     print(f"{'read path':<40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, (rps, p50, p99) in results.items():
         print(f"{name:<40} {rps:>8.0f} {p50:>8.1f} {p99:>8.1f}")
@@ -234,5 +260,6 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--postgres", action="store_true", help="read model on the local PostgreSQL")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.orders, arguments.seconds, arguments.concurrency))
+    asyncio.run(main(arguments.orders, arguments.seconds, arguments.concurrency, arguments.postgres))

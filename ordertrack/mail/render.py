@@ -53,6 +53,7 @@ def template_dirs() -> list[str]:
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(template_dirs()),
+        auto_reload=False,  # templates ship with the release: no stat() per render
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -226,6 +226,28 @@ class Store:
     async def get_order_by_token(self, token: str) -> StoredOrder | None:
         return await self._one_order(orders.c.tracking_token == token)
 
+    async def get_tracking(self, token: str) -> tuple[StoredOrder | None, list[TimelineEntry]]:
+        """The order behind a tracking token and its timeline, on one connection (the page's read).
+
+        A miss runs the same two queries as a hit, so timing does not tell them apart.
+        """
+        return await self._order_with_timeline(orders.c.tracking_token == token)
+
+    async def get_order_with_timeline(self, order_id: str) -> tuple[StoredOrder | None, list[TimelineEntry]]:
+        return await self._order_with_timeline(orders.c.order_id == order_id)
+
+    async def _order_with_timeline(
+        self, condition: ColumnElement[bool]
+    ) -> tuple[StoredOrder | None, list[TimelineEntry]]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(*_ORDER_COLUMNS).where(condition))).mappings().all()
+            order = StoredOrder.model_validate(rows[0]) if rows else None
+            query = select(*_ENTRY_COLUMNS).where(
+                timeline_events.c.order_id == (order.order_id if order else "")
+            )
+            entries = (await conn.execute(query.order_by(timeline_events.c.seq))).mappings().all()
+        return order, [TimelineEntry.model_validate(row) for row in entries]
+
     async def get_timeline(self, order_id: str) -> list[TimelineEntry]:
         query = select(*_ENTRY_COLUMNS).where(timeline_events.c.order_id == order_id)
         rows = await self._fetch(query.order_by(timeline_events.c.seq))

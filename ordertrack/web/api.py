@@ -407,10 +407,9 @@ async def get_order(request: Request, caller: ShopCaller, order_id: OrderIdPath)
     """The order's status, delay, tracking and timeline as the read model holds them (no Temporal
     call). A just-started order is 404 until the worker has saved it, usually within a second."""
     res = resources(request)
-    stored = await res.store.get_order(order_id)
+    stored, timeline = await res.store.get_order_with_timeline(order_id)
     if stored is None:
         raise _order_not_found(order_id)
-    timeline = await res.store.get_timeline(order_id)
     carrier_url = (
         res.carriers.carrier_url(stored.carrier, stored.tracking_number)
         if stored.carrier and stored.tracking_number

@@ -251,6 +251,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(template_dirs()),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # templates ship with the release: no stat() per render
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -324,9 +325,8 @@ def _router(limiter: SlidingWindowLimiter) -> APIRouter:
         store: StoreDep,
         carriers: CarriersDep,
     ) -> HTMLResponse:
-        """A hit and a miss both run the token lookup, the timeline query and one render."""
-        order = await store.get_order_by_token(token if len(token) <= MAX_TOKEN_LENGTH else _NO_MATCH)
-        timeline = await store.get_timeline(order.order_id if order else _NO_MATCH)
+        """A hit and a miss both run the same read (token lookup and timeline) and one render."""
+        order, timeline = await store.get_tracking(token if len(token) <= MAX_TOKEN_LENGTH else _NO_MATCH)
         if order is None:
             tr = _visitor_translator(request)
             return page(render("not_found.html", _form_context(tr, error=None)), 404)

@@ -176,6 +176,18 @@ async def test_get_order_by_token(store: Store) -> None:
     assert await store.get_order_by_token("c" * 32) is None
 
 
+async def test_order_and_timeline_in_one_read(store: Store) -> None:
+    await store.save_order(make_order("1001", token="a" * 32))
+    order, timeline = await store.get_tracking("a" * 32)
+    assert order is not None and order.order_id == "1001"
+    assert [entry.seq for entry in timeline] == [entry.seq for entry in await store.get_timeline("1001")]
+    assert timeline
+    by_id, same = await store.get_order_with_timeline("1001")
+    assert by_id == order and same == timeline
+    assert await store.get_tracking("c" * 32) == (None, [])
+    assert await store.get_order_with_timeline("404") == (None, [])
+
+
 async def test_datetimes_come_back_aware_utc(store: Store) -> None:
     sao_paulo = timezone(timedelta(hours=-3))
     order = Order.model_validate(order_data(placed_at="2026-11-20T11:03:00-03:00"))

@@ -377,7 +377,7 @@ async def test_an_unexpected_error_is_a_500_without_a_trace(
     async def broken(order_id: str) -> None:
         raise RuntimeError("secret internals at /srv/db")
 
-    monkeypatch.setattr(api.app.state.resources.store, "get_order", broken)
+    monkeypatch.setattr(api.app.state.resources.store, "get_order_with_timeline", broken)
 
     response = await api.http.get("/api/orders/1001", headers=api.shop)
 
