@@ -241,7 +241,8 @@ async def main(count: int, seconds: float, concurrency: int, postgres: bool) -> 
         await drop_database()
     store_kind = "PostgreSQL" if postgres else "SQLite"
     print(
-        f"{count} orders in {store_kind}, {concurrency} concurrent clients, {seconds:g} s each, one machine (2 cores)"
+        f"{count} orders in {store_kind}, {concurrency} concurrent clients, {seconds:g} s each, "
+        "one machine (2 cores)"
     )
     print(f"{'read path':<40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, (rps, p50, p99) in results.items():

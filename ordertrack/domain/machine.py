@@ -22,7 +22,7 @@ from ordertrack.domain.messages import (
 )
 from ordertrack.domain.models import Order, PaymentStatus
 from ordertrack.domain.policy import TimingPolicy
-from ordertrack.domain.state import OrderState
+from ordertrack.domain.state import DelayKind, OrderState
 from ordertrack.domain.statuses import (
     FINAL,
     NEEDS_TRACKING,
@@ -161,6 +161,7 @@ class _Change:
         reason: str | None = None,
         location: str | None = None,
         at: datetime | None = None,
+        code: str | None = None,
     ) -> None:
         entry = TimelineEntry(
             seq=self.state.version + 1,
@@ -171,6 +172,7 @@ class _Change:
             actor=actor,
             reason=reason,
             location=location,
+            code=code,
         )
         self.entries.append(entry)
         self.update(timeline=(*self.state.timeline, entry))
@@ -188,7 +190,7 @@ class _Change:
         elif status == OrderStatus.SHIPPED:
             fields["shipped_at"] = self.state.shipped_at or self.now
         elif status == OrderStatus.DELIVERED:
-            fields.update(delivered_at=self.now, delayed=False, delay_reason=None)
+            fields.update(delivered_at=self.now, delayed=False, delay_reason=None, delay_kind=None)
         if status != OrderStatus.DELIVERED and self.state.delivered_at and status in TRACKED:
             fields["delivered_at"] = None  # an operator reverted a delivery: no review request
         self.update(**fields)
@@ -206,9 +208,11 @@ class _Change:
             else:
                 self.notify(kind, dedupe_key)
 
-    def flag_delay(self, dedupe_key: str, reason: str, new_date: datetime | None = None) -> None:
-        self.update(delayed=True, delay_reason=reason)
-        self.record(EntryKind.DELAY, reason, SYSTEM)
+    def flag_delay(
+        self, kind: DelayKind, dedupe_key: str, reason: str, new_date: datetime | None = None
+    ) -> None:
+        self.update(delayed=True, delay_reason=reason, delay_kind=kind)
+        self.record(EntryKind.DELAY, reason, SYSTEM, code=kind.value)
         details = {"reason": reason}
         if new_date:
             details["new_date"] = new_date.isoformat()
@@ -418,6 +422,7 @@ def on_tracking(
         change.update(estimated_delivery=estimate)
         if previous and estimate - previous >= policy.estimate_slip:
             change.flag_delay(
+                DelayKind.ESTIMATE_MOVED,
                 f"estimate:{estimate.isoformat()}",
                 f"The carrier moved the estimated delivery from {describe_moment(previous)} "
                 f"to {describe_moment(estimate)}",
@@ -497,7 +502,9 @@ def on_ship_by_missed(state: OrderState, policy: TimingPolicy, now: datetime) ->
     deadline = ship_by_deadline(state, policy)
     if deadline and now >= deadline:
         change.update(ship_by_missed=True)
-        change.flag_delay("ship-by", f"Not handed to the carrier by {deadline:%Y-%m-%d %H:%M %Z}".strip())
+        change.flag_delay(
+            DelayKind.SHIP_BY, "ship-by", f"Not handed to the carrier by {deadline:%Y-%m-%d %H:%M %Z}".strip()
+        )
     return change.outcome()
 
 
@@ -508,6 +515,7 @@ def on_estimate_missed(state: OrderState, policy: TimingPolicy, now: datetime) -
     if deadline and estimate and now >= deadline:
         change.update(estimate_passed=estimate)
         change.flag_delay(
+            DelayKind.ESTIMATE_MISSED,
             f"estimate-missed:{estimate.isoformat()}",
             f"The estimated delivery ({describe_moment(estimate)}) has passed",
         )

@@ -28,3 +28,4 @@ class TimelineEntry(BaseModel):
     actor: str  # "system", "shop", "carrier" or the operator's name
     reason: str | None = None
     location: str | None = None
+    code: str | None = None  # what kind of entry, beyond `kind`, for readers that translate (a DelayKind)

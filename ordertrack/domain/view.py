@@ -3,7 +3,7 @@
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from ordertrack.domain.models import Order
-from ordertrack.domain.state import OrderState
+from ordertrack.domain.state import DelayKind, OrderState
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 
@@ -16,6 +16,7 @@ class OrderView(BaseModel):
     status_since: AwareDatetime
     delayed: bool
     delay_reason: str | None = None
+    delay_kind: DelayKind | None = None
     carrier: str | None = None
     tracking_number: str | None = None
     estimated_delivery: AwareDatetime | None = None
@@ -31,6 +32,7 @@ def order_view(order: Order, state: OrderState, tracking_token: str, *, timeline
         status_since=state.status_since,
         delayed=state.delayed,
         delay_reason=state.delay_reason,
+        delay_kind=state.delay_kind,
         carrier=state.carrier,
         tracking_number=state.tracking_number,
         estimated_delivery=state.estimated_delivery,

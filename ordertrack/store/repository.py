@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ordertrack.domain.models import Address, Item
 from ordertrack.domain.records import ChangeRecord, OrderRecord
+from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.view import OrderView
@@ -48,6 +49,7 @@ class StoredOrder(_Row):
     status_since: AwareDatetime
     delayed: bool
     delay_reason: str | None
+    delay_kind: DelayKind | None
     carrier: str | None
     tracking_number: str | None
     estimated_delivery: AwareDatetime | None
@@ -97,6 +99,7 @@ def _view_columns(view: OrderView) -> dict[str, Any]:
         "status_since": view.status_since,
         "delayed": view.delayed,
         "delay_reason": view.delay_reason,
+        "delay_kind": view.delay_kind,
         "carrier": view.carrier,
         "tracking_number": view.tracking_number,
         "estimated_delivery": view.estimated_delivery,

@@ -77,6 +77,7 @@ orders = Table(
     Column("status_since", UTCDateTime(), nullable=False),
     Column("delayed", Boolean(), nullable=False),
     Column("delay_reason", Text()),
+    Column("delay_kind", String(32)),
     Column("carrier", String(32)),
     Column("tracking_number", String(64)),
     Column("estimated_delivery", UTCDateTime()),
@@ -113,6 +114,7 @@ timeline_events = Table(
     Column("actor", Text(), nullable=False),
     Column("reason", Text()),
     Column("location", Text()),
+    Column("code", String(32)),
 )
 
 # No foreign key to orders: the mailer's log must not depend on the order row's write landing first.

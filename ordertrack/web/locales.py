@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
 
 DEFAULT = "en"
@@ -323,17 +324,15 @@ class Translator:
         local = english.replace(",", "\0").replace(".", ",").replace("\0", ".")
         return f"{symbol} {local}" if self.locale == "pt-BR" else f"{local} {symbol}"
 
-    def delay_reason(self, reason: str | None) -> str | None:
-        """The machine's delay reasons are English sentences; say them in the customer's words."""
-        if not reason:
-            return None
-        if reason.startswith("Not handed to the carrier"):
-            return self("delay_ship_by")
-        if reason.startswith("The carrier moved the estimated delivery"):
-            return self("delay_estimate_moved")
-        if reason.startswith("The estimated delivery") and reason.endswith("has passed"):
-            return self("delay_estimate_passed")
-        return reason  # an unknown reason in English beats none
+    def delay_text(self, kind: str | None, reason: str | None) -> str | None:
+        """Why the order is late in the customer's words, from the delay's kind (a `DelayKind`)."""
+        texts = {
+            DelayKind.SHIP_BY.value: "delay_ship_by",
+            DelayKind.ESTIMATE_MOVED.value: "delay_estimate_moved",
+            DelayKind.ESTIMATE_MISSED.value: "delay_estimate_passed",
+        }
+        key = texts.get(kind or "")
+        return self(key) if key else reason  # an unknown kind: the English reason beats none
 
 
 def _is_date_only(value: datetime) -> bool:

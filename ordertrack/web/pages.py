@@ -168,7 +168,7 @@ def _line(entry: TimelineEntry, tr: Translator) -> Line | None:
     elif entry.kind == EntryKind.SCAN:
         title = entry.message  # the carrier's own words
     elif entry.kind == EntryKind.DELAY:
-        title, detail = tr("entry_delay"), tr.delay_reason(entry.message)
+        title, detail = tr("entry_delay"), tr.delay_text(entry.code, entry.message)
     else:
         title = tr("entry_estimate")
         found = _ISO_DATE.search(entry.message)
@@ -226,7 +226,7 @@ def tracking_context(
         "halted": order.status in HALTED,
         "steps": _steps(order, timeline, tr),
         "delayed": order.delayed,
-        "delay_text": tr.delay_reason(order.delay_reason) if order.delayed else None,
+        "delay_text": tr.delay_text(order.delay_kind, order.delay_reason) if order.delayed else None,
         "new_date": tr.date(estimate) if order.delayed and estimate else None,
         "estimated_delivery": tr.date(estimate) if estimate else None,
         "delivered_on": tr.date(delivered_at) if delivered_at else None,

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("status_since", TIMESTAMP, nullable=False),
         sa.Column("delayed", sa.Boolean(), nullable=False),
         sa.Column("delay_reason", sa.Text()),
+        sa.Column("delay_kind", sa.String(32)),
         sa.Column("carrier", sa.String(32)),
         sa.Column("tracking_number", sa.String(64)),
         sa.Column("estimated_delivery", TIMESTAMP),
@@ -71,6 +72,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text()),
         sa.Column("location", sa.Text()),
+        sa.Column("code", sa.String(32)),
     )
 
     op.create_table(
