@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -46,9 +47,9 @@ from starter.demo import sample_order
 from starter.devserver import temporal_cli
 from worker import order_worker
 from workflows import search_attributes as sa
-from workflows.order import OrderWorkflow
 
 API_KEY = "bench-shop-key"
+QUERIED_ORDERS = 100  # running workflows the query path picks from
 
 
 def free_port() -> int:
@@ -155,6 +156,39 @@ async def throwaway_postgres() -> tuple[str, Callable[[], Awaitable[None]]]:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", drop
 
 
+def serve_with_query_route(port: int) -> None:
+    """The server under test: `ordertrack serve`'s app plus one route that answers from a Temporal
+    query, so both read paths cross the same HTTP stack in the same process."""
+    from fastapi import Depends
+    from temporalio.client import Client
+
+    from ordertrack.serving import serve_app
+    from ordertrack.settings import get_settings
+    from ordertrack.web.app import create_app
+    from ordertrack.web.deps import get_temporal
+
+    app = create_app(get_settings())
+
+    @app.get("/bench/query/{order_id}")
+    async def by_query(order_id: str, client: Annotated[Client, Depends(get_temporal)]) -> dict[str, object]:
+        view = await orders.get_order(client, order_id)
+        return view.model_dump(mode="json")
+
+    asyncio.run(serve_app(app, "127.0.0.1", port))
+
+
+async def start_running_orders(settings: Settings, count: int) -> list[str]:
+    client = await orders.connect(settings)
+    started = []
+    for number in range(count):
+        order = sample_order(
+            f"bench-q-{number:03d}-{uuid.uuid4().hex[:4]}", "Ana Souza", "pt-BR", "São Paulo", "BR", True
+        )
+        await orders.start_order(client, order, settings.timing_policy(), settings.task_queue)
+        started.append(order.order_id)
+    return started
+
+
 async def main(count: int, seconds: float, concurrency: int, postgres: bool) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ordertrack-bench-"))
     database_url = f"sqlite+aiosqlite:///{workdir / 'orders.db'}"
@@ -167,41 +201,6 @@ async def main(count: int, seconds: float, concurrency: int, postgres: bool) -> 
     seeded = await seed(store, count)
     await store.close()
     print(f"seeded {count} orders in {time.perf_counter() - began:.1f} s")
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "ORDERTRACK_DATABASE_URL": database_url,
-        "ORDERTRACK_API_KEYS": json.dumps({API_KEY: {"role": "shop", "name": "bench"}}),
-    }
-    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [str(Path(sys.executable).parent / "ordertrack"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    results: dict[str, tuple[float, float, float]] = {}
-    try:
-        await wait_ready(f"{base}/healthz")
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=base, limits=limits) as http:
-
-            async def page() -> None:
-                response = await http.get(f"/t/{random.choice(seeded)[1]}")
-                assert response.status_code == 200, response.status_code
-
-            async def api() -> None:
-                response = await http.get(
-                    f"/api/orders/{random.choice(seeded)[0]}", headers={"Authorization": f"Bearer {API_KEY}"}
-                )
-                assert response.status_code == 200, response.status_code
-
-            results["GET /t/{token} (read model)"] = await drive(page, seconds, concurrency)
-            results["GET /api/orders/{id} (read model)"] = await drive(api, seconds, concurrency)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
     temporal = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
@@ -217,43 +216,85 @@ async def main(count: int, seconds: float, concurrency: int, postgres: bool) -> 
         smtp_port=sink.port,
         task_queue=f"bench-{uuid.uuid4().hex[:6]}",
     )
+    port = free_port()
+    env = {
+        **os.environ,
+        "ORDERTRACK_DATABASE_URL": database_url,
+        "ORDERTRACK_TEMPORAL_ADDRESS": settings.temporal_address,
+        "ORDERTRACK_API_KEYS": json.dumps({API_KEY: {"role": "shop", "name": "bench"}}),
+    }
+    results: dict[str, tuple[float, float, float]] = {}
     try:
         async with order_worker(temporal.client, settings) as worker:
             running = asyncio.create_task(worker.run())
-            order = sample_order(
-                f"bench-q-{uuid.uuid4().hex[:6]}", "Ana Souza", "pt-BR", "São Paulo", "BR", paid=True
+            queried = await start_running_orders(settings, QUERIED_ORDERS)
+            server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+                [sys.executable, __file__, "--serve", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-            await orders.start_order(temporal.client, order, settings.timing_policy(), settings.task_queue)
-            handle = temporal.client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order.order_id}")
-
-            async def query() -> None:
-                await handle.query(OrderWorkflow.status)
-
-            await query()
-            results["Temporal query `status` (same order)"] = await drive(query, seconds, concurrency)
+            try:
+                await wait_ready(f"http://127.0.0.1:{port}/healthz")
+                results = await measure(port, seeded, queried, seconds, concurrency)
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
             await worker.shutdown()
             await running
     finally:
         sink.stop()
         await temporal.shutdown()
+        if drop_database is not None:
+            await drop_database()
 
-    if drop_database is not None:
-        await drop_database()
     store_kind = "PostgreSQL" if postgres else "SQLite"
     print(
-        f"{count} orders in {store_kind}, {concurrency} concurrent clients, {seconds:g} s each, "
-        "one machine (2 cores)"
+        f"{count} orders in {store_kind}; {QUERIED_ORDERS} running workflows for the query path; "
+        f"{concurrency} concurrent clients, {seconds:g} s per path; one machine (2 cores)"
     )
-    print(f"{'read path':<40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'read path (all over HTTP, same server)':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, (rps, p50, p99) in results.items():
-        print(f"{name:<40} {rps:>8.0f} {p50:>8.1f} {p99:>8.1f}")
-    query_rps, _, query_p99 = results["Temporal query `status` (same order)"]
-    for name in list(results)[:2]:
+        print(f"{name:<44} {rps:>8.0f} {p50:>8.1f} {p99:>8.1f}")
+    query_rps, _, query_p99 = results[QUERY_PATH]
+    for name in (PAGE_PATH, API_PATH):
         rps, _, p99 = results[name]
         print(
-            f"{name}: {rps / query_rps:.1f}x the query's requests per second, "
-            f"p99 {query_p99 / p99:.1f}x lower"
+            f"{name}: {rps / query_rps:.2f}x the query path's req/s; "
+            f"p99 {p99 / query_p99:.2f}x the query path's"
         )
+
+
+PAGE_PATH = "GET /t/{token} (read model)"
+API_PATH = "GET /api/orders/{id} (read model)"
+QUERY_PATH = "GET /bench/query/{id} (Temporal query)"
+
+
+async def measure(
+    port: int, seeded: list[tuple[str, str]], queried: list[str], seconds: float, concurrency: int
+) -> dict[str, tuple[float, float, float]]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as http:
+
+        async def expect_ok(path: str, headers: dict[str, str] | None = None) -> None:
+            response = await http.get(path, headers=headers)
+            assert response.status_code == 200, (path, response.status_code)
+
+        async def page() -> None:
+            await expect_ok(f"/t/{random.choice(seeded)[1]}")
+
+        async def api() -> None:
+            await expect_ok(f"/api/orders/{random.choice(seeded)[0]}", auth)
+
+        async def query() -> None:
+            await expect_ok(f"/bench/query/{random.choice(queried)}")
+
+        return {
+            PAGE_PATH: await drive(page, seconds, concurrency),
+            API_PATH: await drive(api, seconds, concurrency),
+            QUERY_PATH: await drive(query, seconds, concurrency),
+        }
 
 
 if __name__ == "__main__":
@@ -262,5 +303,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--postgres", action="store_true", help="read model on the local PostgreSQL")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server under test
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.orders, arguments.seconds, arguments.concurrency, arguments.postgres))
+    if arguments.serve:
+        serve_with_query_route(arguments.serve)
+    else:
+        asyncio.run(main(arguments.orders, arguments.seconds, arguments.concurrency, arguments.postgres))
