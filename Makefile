@@ -36,6 +36,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/history_growth.py
+	$(BIN)/python bench/read_path.py
+	$(BIN)/python bench/read_path.py --postgres
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
