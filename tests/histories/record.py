@@ -1,0 +1,110 @@
+"""Record order histories for the replay test: `.venv/bin/python -m tests.histories.record`.
+
+Plays representative journeys on the time-skipping server with the real activities and saves each
+workflow's history as JSON beside this file. Re-record only on purpose: the point of the files is
+that a workflow change which cannot replay them would break orders already running.
+"""
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from ordertrack.domain.messages import CancelRequest, CorrectionRequest
+from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.statuses import OrderStatus
+from ordertrack.domain.view import OrderView
+from ordertrack.mail.sink import MailSink
+from starter import client as orders
+from starter.client import register_search_attributes
+from starter.devserver import time_skipping_server
+from tests.conftest import free_port
+from tests.workflows.harness import Harness, order_worker
+from tests.workflows.test_order_workflow import new_order, ship
+
+HERE = Path(__file__).parent
+Journey = Callable[[Harness], Awaitable[WorkflowHandle[object, OrderView]]]
+
+
+async def _shipped(h: Harness, prefix: str) -> WorkflowHandle[object, OrderView]:
+    order = new_order()
+    await orders.start_order(h.client, order, TimingPolicy(), h.task_queue, shop_webhooks=False)
+    await ship(h, order, f"{prefix}{order.order_id}")
+    return h.client.get_workflow_handle(f"order-{order.order_id}", result_type=OrderView)
+
+
+async def on_time(h: Harness) -> WorkflowHandle[object, OrderView]:
+    return await _shipped(h, "SIM-ONTIME-")
+
+
+async def estimate_moved(h: Harness) -> WorkflowHandle[object, OrderView]:
+    return await _shipped(h, "SIM-DELAYED-")
+
+
+async def failed_attempt(h: Harness) -> WorkflowHandle[object, OrderView]:
+    return await _shipped(h, "SIM-FAILED-")
+
+
+async def lost(h: Harness) -> WorkflowHandle[object, OrderView]:
+    return await _shipped(h, "SIM-LOST-")
+
+
+async def payment_timeout(h: Harness) -> WorkflowHandle[object, OrderView]:
+    order = new_order(payment={"status": "pending"})
+    await orders.start_order(h.client, order, TimingPolicy(), h.task_queue)
+    return h.client.get_workflow_handle(f"order-{order.order_id}", result_type=OrderView)
+
+
+async def operator_actions(h: Harness) -> WorkflowHandle[object, OrderView]:
+    """An operator's day: a correction, a tracking-link rotation, then a cancellation."""
+    order = new_order()
+    await orders.start_order(h.client, order, TimingPolicy(), h.task_queue)
+    correction = CorrectionRequest(
+        status=OrderStatus.PACKED, reason="warehouse forgot to scan", operator="rita"
+    )
+    await orders.correct_status(h.client, order.order_id, correction)
+    await orders.rotate_tracking_token(h.client, order.order_id, "link forwarded by mistake", "rita")
+    await orders.cancel_order(
+        h.client, order.order_id, CancelRequest(reason="customer asked", operator="rita")
+    )
+    return h.client.get_workflow_handle(f"order-{order.order_id}", result_type=OrderView)
+
+
+JOURNEYS: dict[str, Journey] = {
+    "on_time": on_time,
+    "estimate_moved": estimate_moved,
+    "failed_attempt": failed_attempt,
+    "lost": lost,
+    "payment_timeout": payment_timeout,
+    "operator_actions": operator_actions,
+}
+
+
+async def main() -> None:
+    for name, journey in JOURNEYS.items():
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server()
+        )
+        await register_search_attributes(env.client)
+        workdir = Path(tempfile.mkdtemp())
+        sink = MailSink(workdir / "mail", port=free_port())
+        sink.start()
+        try:
+            async with order_worker(env, workdir, sink, f"record-{uuid.uuid4().hex[:6]}") as harness:
+                handle = await journey(harness)
+                await harness.run_to_end(handle)
+                history = await handle.fetch_history()
+        finally:
+            sink.stop()
+            await env.shutdown()
+        (HERE / f"{name}.json").write_text(history.to_json())
+        print(f"{name}: {len(history.events)} events")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
