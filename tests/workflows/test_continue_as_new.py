@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -59,22 +60,26 @@ async def can_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-async def harness(can_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink) -> AsyncIterator[Harness]:
+async def harness(
+    can_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink
+) -> AsyncIterator[Harness]:
     async with order_worker(can_env, tmp_path, mail_sink, f"orders-{uuid.uuid4()}") as running:
         yield running
 
 
+WAIT = 10  # seconds for any one step of the order to show
+
+
 async def wait_for(
-    handle: WorkflowHandle[OrderWorkflow, OrderView], done: Callable[[OrderView], bool], timeout: float = 10
+    handle: WorkflowHandle[OrderWorkflow, OrderView], done: Callable[[OrderView], bool]
 ) -> OrderView:
-    """Query the latest run until `done(view)`; a run that is just continuing as new is retried."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        view = await handle.query(OrderWorkflow.status)
-        if done(view):
-            return view
-        assert asyncio.get_running_loop().time() < deadline, f"gave up waiting at {view.status} v{view.version}"
-        await asyncio.sleep(0.05)
+    """Query the latest run until `done(view)`."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            view = await handle.query(OrderWorkflow.status)
+            if done(view):
+                return view
+            await asyncio.sleep(0.05)
 
 
 async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> list[list[HistoryEvent]]:
@@ -92,8 +97,22 @@ async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> 
     return runs
 
 
+async def wait_for_next_run(handle: WorkflowHandle[OrderWorkflow, OrderView], run_id: str) -> str:
+    """The id of the run that followed `run_id`, once there is one."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            latest = (await handle.describe()).run_id
+            if latest and latest != run_id:
+                return latest
+            await asyncio.sleep(0.05)
+
+
 def scans(view: OrderView) -> int:
     return sum(1 for entry in view.timeline if entry.kind == EntryKind.SCAN)
+
+
+def has_scans(count: int, view: OrderView) -> bool:
+    return scans(view) >= count
 
 
 async def test_continue_as_new_carries_the_whole_order(harness: Harness):
@@ -110,12 +129,21 @@ async def test_continue_as_new_carries_the_whole_order(harness: Harness):
     first_seen = datetime.now(UTC)
     harness.carrier.first_seen[tracking_number] = first_seen
     await ship(harness, order, tracking_number)
+    shipped = await handle.query(OrderWorkflow.status)
+
+    # Start, confirmation and three warehouse updates pass 40 events; the next step that wakes the
+    # loop (the first poll's answer) finds continue-as-new suggested, so the journey's scans below
+    # all reach a later run.
+    await wait_for_next_run(handle, first_run_id)
+    carried = await wait_for(handle, lambda view: view.version >= shipped.version)
+    assert carried.timeline[: len(shipped.timeline)] == shipped.timeline
+    assert carried.tracking_token == started.tracking_token
 
     journey = journeys.journey_for(tracking_number)
     for reached, step in enumerate(journey.steps, start=1):
         snapshot = journeys.snapshot_at(tracking_number, first_seen, first_seen + step.after, speed=1.0)
         await handle.signal(OrderWorkflow.carrier_update, snapshot)
-        await wait_for(handle, lambda view, reached=reached: scans(view) >= reached)
+        await wait_for(handle, partial(has_scans, reached))
 
     result = await asyncio.wait_for(handle.result(), timeout=15)  # follows the runs to the last one
     assert result.status == OrderStatus.COMPLETED and not result.delayed
@@ -169,4 +197,6 @@ async def test_continue_as_new_carries_the_whole_order(harness: Harness):
         result.version,
         started.tracking_token,
     )
-    assert [e.seq for e in await harness.store.get_timeline(order.order_id)] == [e.seq for e in result.timeline]
+    assert [e.seq for e in await harness.store.get_timeline(order.order_id)] == [
+        e.seq for e in result.timeline
+    ]
