@@ -37,12 +37,22 @@ def search_attribute_flags() -> list[str]:
 
 
 def start_dev_server(
-    *, port: int, ui_port: int | None, db_file: Path | None, log_file: Path | None = None
+    *,
+    port: int,
+    ui_port: int | None,
+    db_file: Path | None,
+    log_file: Path | None = None,
+    ui_codec_endpoint: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `temporal server start-dev` with the search attributes registered; the caller stops it."""
+    """Start `temporal server start-dev` with the search attributes registered; the caller stops it.
+
+    `ui_codec_endpoint`: the codec server the UI decodes payloads with (it calls `<endpoint>/decode`).
+    """
     args = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)]
     args += ["--log-level", "warn", *search_attribute_flags()]
     args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    if ui_port and ui_codec_endpoint:
+        args += ["--ui-codec-endpoint", ui_codec_endpoint]
     if db_file:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--db-filename", str(db_file)]

@@ -62,8 +62,14 @@ async def _stack(settings: Settings, demo: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     port = int(settings.temporal_address.rsplit(":", 1)[1])
+    # With encryption on, the UI decodes payloads through this process's codec server.
+    codec_endpoint = f"http://127.0.0.1:{HTTP_PORT}/codec" if settings.encryption_keys else None
     server = start_dev_server(
-        port=port, ui_port=UI_PORT, db_file=VAR_DIR / "temporal.db", log_file=VAR_DIR / "temporal.log"
+        port=port,
+        ui_port=UI_PORT,
+        db_file=VAR_DIR / "temporal.db",
+        log_file=VAR_DIR / "temporal.log",
+        ui_codec_endpoint=codec_endpoint,
     )
     sink = MailSink(VAR_DIR / "mail", host=settings.smtp_host, port=settings.smtp_port)
     tasks: list[asyncio.Task[None]] = []
@@ -72,6 +78,17 @@ async def _stack(settings: Settings, demo: bool) -> None:
         sdk_metrics = MetricBuffer(100_000)
         client = await wait_for_temporal(settings, Runtime(telemetry=TelemetryConfig(metrics=sdk_metrics)))
         log.info("Temporal dev server on %s, UI at http://localhost:%d", settings.temporal_address, UI_PORT)
+        if codec_endpoint:
+            log.info(
+                "payloads encrypted with key %r; the UI decodes them through %s",
+                settings.encryption_key_id,
+                codec_endpoint,
+            )
+            if settings.codec_auth_token is not None:
+                log.warning(
+                    "ORDERTRACK_CODEC_AUTH_TOKEN is set: the dev server's UI cannot send it over plain "
+                    "HTTP, so it will show encrypted payloads"
+                )
         sink.start()
         log.info(
             "SMTP sink on %s:%d, mails kept in %s", settings.smtp_host, settings.smtp_port, VAR_DIR / "mail"
