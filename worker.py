@@ -7,22 +7,24 @@ stateless beyond Temporal and the database, so any number of them can serve the 
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.carrier import CarrierActivities
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
 from activities.webhooks import ShopWebhookActivities
 from ordertrack.carriers.registry import CarrierRegistry, build_registry
+from ordertrack.connection import ConnectionSettingsError
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings, get_settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
+from ordertrack.telemetry import TelemetrySettingsError, worker_telemetry
 from starter.client import connect
 from workflows.order import OrderWorkflow
 
@@ -54,8 +56,24 @@ def order_activities(
     ]
 
 
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """The Worker's tuning from settings: concurrency, sticky cache, graceful shutdown (unset: SDK
+    defaults)."""
+    options: dict[str, Any] = {
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "graceful_shutdown_timeout": settings.worker_shutdown_grace,
+    }
+    if settings.worker_max_concurrent_activities is not None:
+        options["max_concurrent_activities"] = settings.worker_max_concurrent_activities
+    if settings.worker_max_concurrent_workflow_tasks is not None:
+        options["max_concurrent_workflow_tasks"] = settings.worker_max_concurrent_workflow_tasks
+    return options
+
+
 @asynccontextmanager
-async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+async def order_worker(
+    client: Client, settings: Settings, *, interceptors: Sequence[Interceptor] = ()
+) -> AsyncIterator[Worker]:
     """A ready Worker for the orders queue, with its database, mailer, carriers and webhook client open."""
     await migrate(settings.database_url)
     async with AsyncExitStack() as stack:
@@ -80,15 +98,32 @@ async def order_worker(client: Client, settings: Settings) -> AsyncIterator[Work
                 mail_from=settings.mail_from,
                 webhooks=webhooks,
             ),
-            graceful_shutdown_timeout=settings.worker_shutdown_grace,
+            interceptors=interceptors,
+            **worker_options(settings),
         )
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event, client: Client | None = None) -> None:
-    """Serve the queue until `stop` is set, then finish running activities within the grace period."""
-    client = client or await connect(settings)
-    async with order_worker(client, settings) as worker:
-        log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+    """Serve the queue until `stop` is set, then finish running activities within the grace period.
+
+    Without a client, connects with the production telemetry (Prometheus runtime, tracing)."""
+    telemetry = worker_telemetry(settings) if client is None else None
+    try:
+        if telemetry is not None:
+            client = await connect(settings, telemetry.runtime)
+        assert client is not None
+        await _serve(client, settings, stop, telemetry.interceptors if telemetry else ())
+    finally:
+        if telemetry:
+            telemetry.shutdown()
+
+
+async def _serve(
+    client: Client, settings: Settings, stop: asyncio.Event, interceptors: Sequence[Interceptor]
+) -> None:
+    async with order_worker(client, settings, interceptors=interceptors) as worker:
+        target = client.service_client.config.target_host
+        log.info("worker polling task queue %r on %s (%s)", settings.task_queue, target, client.namespace)
         running = asyncio.create_task(worker.run())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -119,7 +154,11 @@ def configure_logging() -> None:
 
 def main() -> None:
     configure_logging()
-    asyncio.run(_main())
+    try:
+        asyncio.run(_main())
+    except (ConnectionSettingsError, TelemetrySettingsError) as err:  # a setting to fix: no traceback
+        log.error("%s", err)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

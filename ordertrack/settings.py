@@ -1,16 +1,20 @@
 """Settings from the environment (prefix `ORDERTRACK_`), read once at the edges: worker, CLI, HTTP."""
 
+import base64
+import binascii
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ordertrack.domain.policy import Duration, TimingPolicy
 
 VAR_DIR = Path("var")
+ENCRYPTION_KEY_BYTES = 32  # AES-256
+NEW_KEY_COMMAND = "python -c 'import os, base64; print(base64.b64encode(os.urandom(32)).decode())'"
 
 
 class ApiKey(BaseModel):
@@ -54,10 +58,78 @@ class Settings(BaseSettings):
 
     worker_shutdown_grace: Duration = timedelta(seconds=20)
 
+    # Production connection, worker tuning and telemetry (see ordertrack/connection.py, telemetry.py).
+    # TLS: on with the system's roots, or with a server CA, a client cert + key (mTLS), an SNI name.
+    temporal_tls: bool = False
+    temporal_tls_server_ca: Path | None = None
+    temporal_tls_client_cert: Path | None = None
+    temporal_tls_client_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None  # Temporal Cloud API key; implies TLS
+    temporal_profile: str | None = None  # a temporal.toml profile; explicit settings override it
+    worker_max_concurrent_activities: Annotated[int, Field(gt=0)] | None = None  # SDK default: 100
+    worker_max_concurrent_workflow_tasks: Annotated[int, Field(gt=1)] | None = None  # SDK default: 100
+    worker_max_cached_workflows: Annotated[int, Field(ge=0)] = 1000  # sticky cache; 0 turns it off
+    metrics_bind: str | None = None  # e.g. 0.0.0.0:9464: the worker's SDK metrics for Prometheus
+    otel_endpoint: str | None = None  # OTLP/HTTP collector, e.g. http://otel-collector:4318
+    otel_service_name: str = "ordertrack-worker"
+
     # HTTP: JSON {"<key>": {"role": "shop" | "operator", "name": "<who>"}}; no keys, no API access.
     api_keys: dict[str, ApiKey] = {}
     shop_webhook_url: str | None = None
     shop_webhook_secret: SecretStr | None = None
+
+    # Payload encryption (ordertrack.codec): JSON {"<key id>": "<base64 of 32 bytes>"}; no keys, no
+    # encryption. `encryption_key_id` encrypts; every listed key decrypts (rotation keeps old ones).
+    encryption_keys: dict[str, SecretStr] = {}
+    encryption_key_id: str | None = None
+    # The codec server (`/codec/encode`, `/codec/decode`) for the Temporal UI: the UI's origins, and
+    # a bearer token it must present when set.
+    codec_cors_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
+    codec_auth_token: SecretStr | None = None
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _valid_encryption_keys(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for key_id, secret in keys.items():
+            if not key_id.strip():
+                raise ValueError("ENCRYPTION_KEYS: a key id must not be empty")
+            try:
+                raw = base64.b64decode(secret.get_secret_value().strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(
+                    f"ENCRYPTION_KEYS: key {key_id!r} is not valid base64 (make one with: {NEW_KEY_COMMAND})"
+                ) from None
+            if len(raw) != ENCRYPTION_KEY_BYTES:
+                raise ValueError(
+                    f"ENCRYPTION_KEYS: key {key_id!r} is {len(raw)} bytes; "
+                    f"AES-256 needs exactly {ENCRYPTION_KEY_BYTES} (base64 of 32 random bytes)"
+                )
+        return keys
+
+    @model_validator(mode="after")
+    def _valid_encryption_key_id(self) -> "Settings":
+        keys = self.encryption_keys
+        if self.encryption_key_id is None:
+            if len(keys) > 1:
+                raise ValueError(
+                    f"ENCRYPTION_KEY_ID: required with several ENCRYPTION_KEYS; one of {sorted(keys)}"
+                )
+            if keys:
+                self.encryption_key_id = next(iter(keys))
+        elif self.encryption_key_id not in keys:
+            raise ValueError(
+                f"ENCRYPTION_KEY_ID: {self.encryption_key_id!r} is not one of ENCRYPTION_KEYS "
+                f"({sorted(keys) if keys else 'none configured'})"
+            )
+        return self
+
+    def encryption_key_bytes(self) -> dict[str, bytes]:
+        """The decoded keys, by id (validated at load)."""
+        return {
+            key_id: base64.b64decode(secret.get_secret_value().strip())
+            for key_id, secret in self.encryption_keys.items()
+        }
 
     def timing_policy(self) -> TimingPolicy:
         return TimingPolicy(

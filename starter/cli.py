@@ -6,11 +6,13 @@ traceback for bad input.
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import json
 import os
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
 from pathlib import Path
@@ -30,6 +32,7 @@ from ordertrack.domain.models import Address, Order
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.settings import get_settings
+from starter import bulk
 from starter import client as orders
 
 app = typer.Typer(help="ordertrack: durable order tracking on Temporal.", no_args_is_help=True)
@@ -121,6 +124,15 @@ def read_json(path: str) -> Any:
         fail(f"{path} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", 2)
 
 
+def read_text(path: str) -> str:
+    try:
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        fail(f"no such file: {path}", 2)
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8 text", 2)
+
+
 def default_operator() -> str:
     return os.environ.get("ORDERTRACK_OPERATOR") or getpass.getuser()
 
@@ -185,23 +197,92 @@ async def order_show(order_id: str, as_json: JsonFlag = False) -> None:
     print_view(await orders.get_order(await _client(), order_id), as_json)
 
 
+SinceOption = Annotated[
+    str | None,
+    typer.Option(help="Only orders started within this duration (7d, 36h) or since this ISO date."),
+]
+PrefixOption = Annotated[str | None, typer.Option("--prefix", help="Only orders whose id starts with this.")]
+
+
+def _orders_query(
+    status: OrderStatus | None,
+    delayed: bool,
+    carrier: str | None,
+    since: str | None,
+    prefix: str | None,
+    running: bool = False,
+) -> str:
+    try:
+        return orders.orders_query(
+            status.value if status else None,
+            True if delayed else None,
+            carrier,
+            since=orders.parse_since(since) if since else None,
+            id_prefix=prefix,
+            running=running,
+        )
+    except ValueError as err:
+        fail(str(err), 2)
+
+
 @order_app.command("list")
 @run
 async def order_list(
     status: Annotated[OrderStatus | None, typer.Option(help="Only orders in this status.")] = None,
     delayed: Annotated[bool, typer.Option("--delayed", help="Only delayed orders.")] = False,
     carrier: Annotated[str | None, typer.Option(help="Only orders with this carrier.")] = None,
+    since: SinceOption = None,
+    prefix: PrefixOption = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
-    """Orders through Temporal visibility (the contract's search attributes)."""
-    query = orders.visibility_query(status.value if status else None, True if delayed else None, carrier)
+    """Orders through Temporal visibility (the contract's search attributes), newest first."""
+    query = _orders_query(status, delayed, carrier, since, prefix)
     found = await orders.list_orders(await _client(), query, limit)
-    for row in found:
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(row) for row in found], default=str, indent=2))
+    for row in [] if as_json else found:
         typer.echo(
             f"{row.order_id:<20} {row.status or '-':<17} {'delayed' if row.delayed else '':<8}"
             f"{row.carrier or '-':<10} {row.tracking_number or '-'}"
         )
     typer.echo(f"{len(found)} order(s)", err=True)
+
+
+@order_app.command("correct-bulk")
+@run
+async def order_correct_bulk(
+    path: Annotated[str, typer.Argument(help="CSV with an order_id column (- for stdin).")],
+    operator: OperatorOption,
+    status: Annotated[
+        OrderStatus | None, typer.Option(help="The status to set, unless the row has a status column.")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why, for the audit trail, unless the row has a reason column.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would change or be refused.")
+    ] = False,
+) -> None:
+    """Correct many orders from a CSV; one line per order, exit 4 unless every one was corrected."""
+    try:
+        rows = bulk.parse_corrections(read_text(path), status, reason, operator)
+    except bulk.BulkFileError as err:
+        fail(f"{path}: {err}", 2)
+    client = await _client()
+    action = bulk.plan_row if dry_run else bulk.apply_row
+    tally: Counter[bulk.Result] = Counter()
+    async for result in bulk.run_rows(rows, lambda row: action(client, row)):
+        tally[result.result] += 1
+        typer.echo(result.line())
+    verb = "would be corrected" if dry_run else "corrected"
+    typer.echo(
+        f"{tally[bulk.Result.CHANGED]} {verb}, {tally[bulk.Result.REFUSED]} refused, "
+        f"{tally[bulk.Result.NOT_FOUND]} not found" + (" (dry run: nothing changed)" if dry_run else ""),
+        err=True,
+    )
+    if tally[bulk.Result.CHANGED] != len(rows):
+        raise typer.Exit(4)
 
 
 @order_app.command("event")
@@ -266,6 +347,29 @@ async def order_rotate_link(
 ) -> None:
     """Replace the customer's tracking link (the old one stops working)."""
     await _send(lambda client: orders.rotate_tracking_token(client, order_id, reason, operator), as_json)
+
+
+@app.command("stats")
+@run
+async def stats_command(
+    carrier: Annotated[str | None, typer.Option(help="Only orders with this carrier.")] = None,
+    since: SinceOption = None,
+    prefix: PrefixOption = None,
+    running: Annotated[
+        bool, typer.Option("--running/--all", help="Only running orders, or all (default).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """How many orders are in each status, and how many are delayed (Temporal visibility)."""
+    query = _orders_query(None, False, carrier, since, prefix, running)
+    stats = await orders.order_stats(await _client(), query)
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(stats), indent=2))
+        return
+    for name, count in stats.by_status.items():
+        typer.echo(f"{name:<21} {count:>7}")
+    typer.echo(f"{'total':<21} {stats.total:>7}")
+    typer.echo(f"{'delayed':<21} {stats.delayed:>7}")
 
 
 @app.command("worker")

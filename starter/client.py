@@ -3,10 +3,12 @@
 The CLI and the HTTP API are thin layers over these functions, so all three behave the same.
 """
 
+import asyncio
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,6 +27,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.names import POLL_CARRIER
 from ordertrack.codec import data_converter
+from ordertrack.connection import connect_options
+from ordertrack.domain.durations import parse_duration
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -87,10 +91,12 @@ class OrderSummary:
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A client for the configured server; `runtime` carries SDK telemetry (metrics) when given."""
+    """A client for the configured server; `runtime` carries SDK telemetry (metrics) when given.
+
+    Address, namespace, TLS / mTLS, API key and env-config profile: see `ordertrack.connection`."""
+    options = connect_options(settings)
     return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
+        **options,
         data_converter=data_converter(settings),
         runtime=runtime,
     )
@@ -276,3 +282,79 @@ async def carrier_poll_count(client: Client, order_id: str) -> int:
             started = event.activity_task_started_event_attributes
             count += started.attempt if started.scheduled_event_id in polls else 0
     return count
+
+
+# -- operator tools: filters beyond the contract's attributes, counts --------------------------------
+
+_ORDER_ID_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`--since`: a duration back from now (`7d`, `36h`) or an ISO date or date-time (UTC if naive)."""
+    value = text.strip()
+    try:
+        return (now or datetime.now(UTC)) - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"invalid --since {text!r}: use a duration (7d, 36h, 90m) or an ISO date (2026-11-20)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def visibility_time(moment: datetime) -> str:
+    """A datetime as a visibility query literal (RFC 3339, UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def orders_query(
+    status: str | None = None,
+    delayed: bool | None = None,
+    carrier: str | None = None,
+    *,
+    since: datetime | None = None,
+    id_prefix: str | None = None,
+    running: bool = False,
+) -> str:
+    """`visibility_query` plus start time, order-id prefix and running-only filters."""
+    clauses = [visibility_query(status, delayed, carrier)]
+    if since is not None:
+        clauses.append(f"StartTime >= '{visibility_time(since)}'")
+    if id_prefix:
+        if not _ORDER_ID_PREFIX.match(id_prefix):
+            raise ValueError(f"invalid order id prefix {id_prefix!r}")
+        clauses.append(f"WorkflowId STARTS_WITH '{workflow_id_for(id_prefix)}'")
+    if running:
+        clauses.append("ExecutionStatus = 'Running'")
+    return " AND ".join(clauses)
+
+
+async def count_orders(client: Client, query: str) -> int:
+    return (await client.count_workflows(query)).count
+
+
+@dataclass(frozen=True)
+class OrderStats:
+    total: int
+    delayed: int
+    by_status: dict[str, int]  # every status, in lifecycle order, zeros included
+
+
+async def order_stats(client: Client, query: str) -> OrderStats:
+    """Orders per status and delayed orders among those `query` selects.
+
+    One count per status: the server's `GROUP BY` works only for `ExecutionStatus`, not for custom
+    search attributes (server 1.32: "'GROUP BY' clause is not supported for search attribute").
+    The counts run concurrently and each is approximate, as visibility is eventually consistent.
+    """
+    statuses = [status.value for status in OrderStatus]
+    queries = [
+        query,
+        f"{query} AND {sa.ORDER_DELAYED.name} = true",
+        *(f"{query} AND {sa.ORDER_STATUS.name} = '{status}'" for status in statuses),
+    ]
+    total, delayed, *counts = await asyncio.gather(*(count_orders(client, q) for q in queries))
+    return OrderStats(total=total, delayed=delayed, by_status=dict(zip(statuses, counts, strict=True)))
