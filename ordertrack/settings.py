@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     simulated_carrier_url: str = "http://127.0.0.1:8010"
     simulated_carrier_speed: Annotated[float, Field(gt=0)] = 1.0
 
+    # Real carriers (aggregators): each adapter is registered when its API key is set.
+    easypost_base_url: str = "https://api.easypost.com"
+    easypost_api_key: SecretStr | None = None
+    easypost_webhook_secret: SecretStr | None = None
+    aftership_base_url: str = "https://api.aftership.com/tracking/2024-10"
+    aftership_api_key: SecretStr | None = None
+    aftership_webhook_secret: SecretStr | None = None
+    carrier_max_concurrent_calls: Annotated[int, Field(gt=0)] = 8  # per carrier, per worker
+
     payment_timeout: Duration = TimingPolicy().payment_timeout
     ship_by: Duration = TimingPolicy().ship_by
     carrier_poll_interval: Duration = TimingPolicy().carrier_poll_interval
