@@ -3,7 +3,13 @@
 The workflow runs `poll_carrier` with a retry policy whose initial interval is the poll interval
 (backoff 1.0, unlimited attempts). "Nothing changed" is a benign failure, so the server retries
 at that cadence and the workflow history grows only when the carrier has something new.
+
+An order's carrier with no adapter of its own (`ups` tracked through an aggregator) is polled through
+the registry's default adapter, and the snapshot is reported under the order's carrier name so the
+order accepts it. Calls to one adapter are bounded per worker (`carrier_max_concurrent_calls`).
 """
+
+from contextlib import AsyncExitStack
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -35,7 +41,7 @@ class CarrierActivities:
             f" (order {request.order_id})" if request.order_id else ""
         )
         try:
-            adapter = self._registry.get(request.carrier)
+            adapter = self._registry.resolve(request.carrier)
         except UnknownCarrierError as exc:
             raise ApplicationError(
                 f"cannot track {what}: {exc}; configure an adapter or correct the carrier on the order",
@@ -43,7 +49,10 @@ class CarrierActivities:
                 non_retryable=True,
             ) from exc
         try:
-            snapshot = await adapter.track(request.tracking_number)
+            async with AsyncExitStack() as slot:
+                if (semaphore := self._registry.call_slot(adapter)) is not None:
+                    await slot.enter_async_context(semaphore)
+                snapshot = await adapter.track(request.tracking_number)
         except CarrierRateLimited as exc:
             activity.logger.warning("Carrier rate-limited polling %s, retry after %s", what, exc.retry_after)
             raise ApplicationError(
@@ -79,6 +88,8 @@ class CarrierActivities:
                 type="CarrierRequestRejected",
                 non_retryable=True,
             ) from exc
+        if snapshot.carrier != request.carrier:
+            snapshot = snapshot.model_copy(update={"carrier": request.carrier})
         if snapshot.fingerprint() == request.known_fingerprint:
             raise ApplicationError(
                 f"no change for {what} since the last poll",

@@ -5,6 +5,7 @@ Adapters (the simulator's, later EasyPost or AfterShip) translate their API into
 Temporal retry decisions, so no adapter needs to know about Temporal.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -19,6 +20,16 @@ class CarrierAdapter(Protocol):
 
     async def track(self, tracking_number: str) -> TrackingSnapshot:
         """The carrier's current picture of the shipment; raises a `CarrierError` on failure."""
+        ...
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[TrackingSnapshot]:
+        """Verify and read one webhook push (raw body, request headers) into snapshots.
+
+        Raises `WebhookAuthError` when the signature is missing, forged or stale (checked with a
+        constant-time compare, before the body is trusted) and `CarrierPayloadError` when the body
+        does not parse or does not fit the carrier's documented shape. A push about something that is
+        not a tracking update (a test ping, another event type) returns an empty list.
+        """
         ...
 
     def tracking_url(self, tracking_number: str) -> str | None:
@@ -52,6 +63,10 @@ class TrackingNotFound(CarrierError):
 
 class CarrierAuthError(CarrierError):
     """401/403: our credentials are wrong or lack access; an operator must fix the configuration."""
+
+
+class WebhookAuthError(CarrierError):
+    """A webhook push whose signature is missing, forged or stale: reject it (401), trust nothing in it."""
 
 
 class CarrierPayloadError(CarrierError):

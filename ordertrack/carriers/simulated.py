@@ -1,14 +1,35 @@
 """The adapter for the simulated carrier's HTTP API, written the way a real carrier adapter would be."""
 
+import hashlib
+import hmac
+from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import quote
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from ordertrack.carriers.base import CarrierPayloadError, CarrierUnavailable, error_for_status
+from ordertrack.carriers.base import (
+    CarrierPayloadError,
+    CarrierUnavailable,
+    WebhookAuthError,
+    error_for_status,
+)
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
+
+# Webhook pushes to `POST /webhooks/carriers/simulated` carry `X-Sim-Signature`: the hex
+# HMAC-SHA256 of the raw body keyed by this literal. DEVELOPMENT ONLY: the key is public, so a push
+# to the simulated adapter proves nothing; the intake only delivers it to orders whose carrier is
+# served by the simulated adapter, and production orders are not.
+WEBHOOK_SECRET = b"simulated-webhook-secret"
+SIGNATURE_HEADER = "X-Sim-Signature"
+
+
+def sign_webhook(body: bytes) -> str:
+    """The `X-Sim-Signature` value for `body` (for the simulator, tests and demos)."""
+    return hmac.new(WEBHOOK_SECRET, body, hashlib.sha256).hexdigest()
+
 
 # The simulator's status words, translated to canonical statuses.
 _STATUSES: dict[str, OrderStatus] = {
@@ -110,6 +131,21 @@ class SimulatedCarrier:
                 f"simulated carrier sent an invalid tracker for {tracking_number!r}: {exc.error_count()} "
                 f"error(s), first: {exc.errors()[0]['msg']}"
             ) from exc
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[TrackingSnapshot]:
+        """A push of one tracker, shaped like `GET /v1/trackers/{number}`, signed with `X-Sim-Signature`."""
+        wanted = SIGNATURE_HEADER.lower()
+        given = next((value for key, value in headers.items() if key.lower() == wanted), None)
+        if not given or not hmac.compare_digest(given.strip().lower().encode(), sign_webhook(body).encode()):
+            raise WebhookAuthError(f"simulated carrier webhook without a valid {SIGNATURE_HEADER}")
+        try:
+            number = _WireTracker.model_validate_json(body).tracking_number
+        except ValidationError as exc:
+            raise CarrierPayloadError(
+                f"simulated carrier webhook is not a tracker: {exc.error_count()} error(s), "
+                f"first: {exc.errors()[0]['msg']}"
+            ) from exc
+        return [self._snapshot(number, body)]
 
     def tracking_url(self, tracking_number: str) -> str:
         return f"{self._base_url}/track/{quote(tracking_number, safe='')}"

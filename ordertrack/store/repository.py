@@ -229,6 +229,17 @@ class Store:
     async def get_order_by_token(self, token: str) -> StoredOrder | None:
         return await self._one_order(orders.c.tracking_token == token)
 
+    async def find_order_by_tracking_number(self, number: str) -> StoredOrder | None:
+        """The order shipped under a carrier's tracking number (indexed); the newest if several were."""
+        query = (
+            select(*_ORDER_COLUMNS)
+            .where(orders.c.tracking_number == number)
+            .order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+            .limit(1)
+        )
+        rows = await self._fetch(query)
+        return StoredOrder.model_validate(rows[0]) if rows else None
+
     async def get_tracking(self, token: str) -> tuple[StoredOrder | None, list[TimelineEntry]]:
         """The order behind a tracking token and its timeline, on one connection (the page's read).
 

@@ -20,6 +20,7 @@ from ordertrack.carriers.base import (
     CarrierUnavailable,
     TrackingNotFound,
 )
+from ordertrack.carriers.links import carrier_link
 from ordertrack.carriers.registry import CarrierRegistry, UnknownCarrierError, build_registry
 from ordertrack.carriers.simulated import SimulatedCarrier
 from ordertrack.carriers.simulator import FaultConfig, serve_simulator
@@ -168,7 +169,8 @@ async def test_tracking_page_and_registry(sim_url: str, admin: httpx.AsyncClient
         assert "text/html" in page.headers["content-type"]
         assert tracking_number in page.text
         assert (await admin.get("/track/NOPE-1")).status_code == 404
-        assert registry.carrier_url("ups", tracking_number) is None
+        assert registry.carrier_url("acme-freight", tracking_number) is None  # no adapter, no template
+        assert registry.carrier_url("ups", "1Z999") == carrier_link("ups", "1Z999")  # the public template
         with pytest.raises(UnknownCarrierError, match="known carriers: simulated"):
             registry.get("ups")
     finally:
