@@ -8,7 +8,7 @@ attributes, the UI's current details, the read model and the customer's messages
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -71,6 +71,8 @@ SEARCH_ATTRIBUTE_FIELDS: list[tuple[SearchAttributeKey[Any], str]] = [
     (sa.TRACKING_NUMBER, "tracking_number"),
     (sa.EXPECTED_DELIVERY_AT, "estimated_delivery"),
 ]
+# While a carrier pushes webhooks for an order, poll it this many times less often.
+PUSH_SLOWDOWN = 4
 # Errors after which polling this shipment again cannot help; ops see them in the timeline.
 POLL_GIVE_UP = ["TrackingNotFound", "CarrierAuthFailed", "UnknownCarrier"]
 
@@ -100,6 +102,8 @@ class OrderWorkflow:
         self._webhook_outbox: list[ShopEvent] = []
         self._posting = False
         self._poll: asyncio.Task[TrackingSnapshot] | None = None
+        self._poll_interval: timedelta | None = None  # the cadence the running poll was started with
+        self._last_push_at: datetime | None = None  # the carrier's last webhook push
         self._poll_failed_for: tuple[str | None, str | None] | None = None
 
     # -- run -------------------------------------------------------------------------------------
@@ -145,18 +149,25 @@ class OrderWorkflow:
     async def _step(self) -> None:
         """Wait for the next thing that matters: a change, a poll result, or the nearest deadline."""
         self._steer_polling()
-        version, poll = self._state.version, self._poll
+        version, poll, push = self._state.version, self._poll, self._last_push_at
         due = [(when, d) for d in machine.DEADLINES if (when := d.due(self._state, self._policy))]
-        if due:
-            nearest, first = min(due, key=lambda pair: pair[0])
+        wakes = [(when, d.name) for when, d in due]
+        if (quiet_at := self._pushes_quiet_at()) and quiet_at > workflow.now():
+            wakes.append((quiet_at, "poll faster again"))
+        if wakes:
+            nearest, name = min(wakes)
             timeout: float | None = (nearest - workflow.now()).total_seconds()
-            summary: str | None = f"{first.name} at {nearest:%Y-%m-%d %H:%M:%S} UTC"
+            summary: str | None = f"{name} at {nearest:%Y-%m-%d %H:%M:%S} UTC"
         else:
             timeout = summary = None
         if timeout is None or timeout > 0:
             with contextlib.suppress(TimeoutError):  # a deadline passed: handled below
                 await workflow.wait_condition(
-                    lambda: self._state.version != version or (poll is not None and poll.done()),
+                    lambda: (
+                        self._state.version != version
+                        or (poll is not None and poll.done())
+                        or self._last_push_at != push
+                    ),
                     timeout=timeout,
                     timeout_summary=summary,
                 )
@@ -305,9 +316,15 @@ class OrderWorkflow:
         if state.status not in TRACKED or shipment == self._poll_failed_for:
             self._stop_polling()
             return
-        if self._poll is not None and not self._poll.done():
-            return
         interval = self._policy.carrier_poll_interval
+        quiet_at = self._pushes_quiet_at()
+        if quiet_at and workflow.now() < quiet_at:
+            interval *= PUSH_SLOWDOWN
+        if self._poll is not None and not self._poll.done():
+            if interval == self._poll_interval:
+                return
+            self._stop_polling()  # the carrier started or stopped pushing: change the cadence
+        self._poll_interval = interval
         self._poll = workflow.start_activity(
             POLL_CARRIER,
             PollRequest(
@@ -326,6 +343,13 @@ class OrderWorkflow:
             ),
             summary=f"poll {state.carrier} {state.tracking_number} every {format_duration(interval)}",
         )
+
+    def _pushes_quiet_at(self) -> datetime | None:
+        """While the carrier keeps pushing, polling slows down; this long after the last push it
+        speeds up again."""
+        if self._last_push_at is None:
+            return None
+        return self._last_push_at + self._policy.carrier_poll_interval * PUSH_SLOWDOWN
 
     def _stop_polling(self) -> None:
         if self._poll is not None and not self._poll.done():
@@ -359,8 +383,9 @@ class OrderWorkflow:
 
     @workflow.signal
     async def carrier_update(self, snapshot: TrackingSnapshot) -> None:
-        """A carrier's webhook push; applied like a poll result."""
+        """A carrier's webhook push; applied like a poll result, and polling slows down meanwhile."""
         await workflow.wait_condition(lambda: self._ready)
+        self._last_push_at = workflow.now()
         await self._set_status(
             lambda state: machine.on_tracking(state, snapshot, self._policy, workflow.now())
         )

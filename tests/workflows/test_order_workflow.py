@@ -309,3 +309,33 @@ async def test_rotating_the_tracking_link_retires_the_old_one(harness: Harness):
     stored = await harness.store.get_order_by_token(view.tracking_token)
     assert stored is not None and stored.order_id == order.order_id
     assert await harness.store.get_order_by_token(old_token) is None
+
+
+async def test_polling_slows_while_the_carrier_pushes_and_speeds_up_after(
+    harness: Harness, time_skipping_env: WorkflowEnvironment
+):
+    order = new_order()
+    hourly = POLICY.model_copy(update={"carrier_poll_interval": timedelta(hours=1)})
+    handle = await start(harness, order, hourly)
+    number = f"SIM-LOST-{order.order_id}"  # one scan, then silence: polls never see a change
+    await ship(harness, order, number)
+    await harness.advance_until(handle, lambda view: view.status == OrderStatus.IN_TRANSIT)
+    first_seen = harness.carrier.first_seen[number]
+
+    async def polls_over(hours: int, push_every: int | None) -> int:
+        before = harness.carrier.calls[number]
+        for hour in range(hours):
+            if push_every and hour % push_every == 0:
+                now = await time_skipping_env.get_current_time()
+                await handle.signal(
+                    OrderWorkflow.carrier_update, journeys.snapshot_at(number, first_seen, now, 1.0)
+                )
+            await time_skipping_env.sleep(timedelta(hours=1))
+        return harness.carrier.calls[number] - before
+
+    quiet = await polls_over(8, push_every=None)
+    pushed = await polls_over(16, push_every=2)
+    await polls_over(4, push_every=None)  # the slow cadence runs out after the last push
+    after = await polls_over(8, push_every=None)
+    assert quiet >= 7 and after >= 7, (quiet, after)
+    assert pushed <= 16 / 4 + 2, pushed  # every 4 hours instead of every hour (+ the switch)
