@@ -37,6 +37,7 @@ from ordertrack.carriers.base import (
     TrackingNotFound,
     WebhookAuthError,
     error_for_status,
+    unavailable_when_unreachable,
 )
 from ordertrack.domain.statuses import TRACKED, OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
@@ -381,14 +382,8 @@ class AfterShipCarrier:
             raise _invalid(f"tracking {tracking_number!r}", exc) from exc
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
+        with unavailable_when_unreachable(self.name, self._base_url, self._timeout):
             return await self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise CarrierUnavailable(
-                f"aftership at {self._base_url} did not answer within {self._timeout:g}s"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise CarrierUnavailable(f"cannot reach aftership at {self._base_url}: {exc!r}") from exc
 
     @staticmethod
     def _meta(response: httpx.Response) -> int | None:

@@ -5,10 +5,13 @@ Adapters (the simulator's, later EasyPost or AfterShip) translate their API into
 Temporal retry decisions, so no adapter needs to know about Temporal.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol
+
+import httpx
 
 from ordertrack.domain.tracking import TrackingSnapshot
 
@@ -108,3 +111,14 @@ def error_for_status(
     if status_code >= 500 or status_code == 408:
         return CarrierUnavailable(what)
     return CarrierError(what)
+
+
+@contextmanager
+def unavailable_when_unreachable(carrier: str, base_url: str, timeout: float) -> Iterator[None]:
+    """A carrier that does not answer, or cannot be reached, is unavailable: retry later."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise CarrierUnavailable(f"{carrier} at {base_url} did not answer within {timeout:g}s") from exc
+    except httpx.TransportError as exc:
+        raise CarrierUnavailable(f"cannot reach {carrier} at {base_url}: {exc!r}") from exc

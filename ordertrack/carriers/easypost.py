@@ -36,9 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ordertrack.carriers.base import (
     CarrierPayloadError,
-    CarrierUnavailable,
     WebhookAuthError,
     error_for_status,
+    unavailable_when_unreachable,
 )
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
@@ -194,16 +194,10 @@ class EasyPostCarrier:
     # -- polling ---------------------------------------------------------------------------------
 
     async def track(self, tracking_number: str) -> TrackingSnapshot:
-        try:
+        with unavailable_when_unreachable(self.name, self._base_url, self._timeout):
             response = await self._client.post(
                 "/v2/trackers", json={"tracker": {"tracking_code": tracking_number}}
             )
-        except httpx.TimeoutException as exc:
-            raise CarrierUnavailable(
-                f"easypost at {self._base_url} did not answer within {self._timeout:g}s"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise CarrierUnavailable(f"cannot reach easypost at {self._base_url}: {exc!r}") from exc
         error = error_for_status(
             self.name,
             response.status_code,

@@ -11,9 +11,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from ordertrack.carriers.base import (
     CarrierPayloadError,
-    CarrierUnavailable,
     WebhookAuthError,
     error_for_status,
+    unavailable_when_unreachable,
 )
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
@@ -87,14 +87,8 @@ class SimulatedCarrier:
         )
 
     async def track(self, tracking_number: str) -> TrackingSnapshot:
-        try:
+        with unavailable_when_unreachable("simulated carrier", self._base_url, self._timeout):
             response = await self._client.get(f"/v1/trackers/{quote(tracking_number, safe='')}")
-        except httpx.TimeoutException as exc:
-            raise CarrierUnavailable(
-                f"simulated carrier at {self._base_url} did not answer within {self._timeout:g}s"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise CarrierUnavailable(f"cannot reach simulated carrier at {self._base_url}: {exc!r}") from exc
         error = error_for_status(
             self.name, response.status_code, response.text[:200], response.headers.get("Retry-After")
         )
