@@ -1,16 +1,21 @@
 """Shared fixtures: real Temporal servers (time-skipping and dev), free ports, and the SMTP sink."""
 
+import asyncio
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
+from ordertrack.serving import serve_app
 from starter.client import register_search_attributes
 from starter.devserver import temporal_cli, time_skipping_server
 from workflows import search_attributes as sa
@@ -103,3 +108,29 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}"
     return await postgres.create()
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app (a fake carrier, a receiver) on a free loopback port for the block;
+    yields its base URL once it answers."""
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_app(app, "127.0.0.1", port, stop=stop))
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url) as client:
+        for _ in range(200):
+            if task.done():
+                task.result()  # it failed to start: say why
+            try:
+                await client.get("/")
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.025)
+        else:
+            raise RuntimeError(f"{url} did not start")
+    try:
+        yield url
+    finally:
+        stop.set()
+        await task

@@ -2,7 +2,6 @@
 (FastAPI on loopback, `as-api-key`, `GET`/`POST /trackings` under `/tracking/2024-10`), and its
 webhook signature check."""
 
-import asyncio
 import base64
 import copy
 import hashlib
@@ -14,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request
@@ -35,8 +33,7 @@ from ordertrack.carriers.base import (
     TrackingNotFound,
 )
 from ordertrack.domain.statuses import CARRIER_STATUSES, OrderStatus
-from ordertrack.serving import serve_app
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aftership"
 API_KEY = "asat_0123456789abcdef0123456789abcdef"
@@ -299,22 +296,8 @@ class FakeAfterShip:
 @pytest_asyncio.fixture(scope="module")
 async def fake() -> AsyncIterator[tuple[FakeAfterShip, str]]:
     server = FakeAfterShip()
-    port = free_port()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve_app(server.app, "127.0.0.1", port, stop=stop))
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url) as client:
-        for _ in range(200):
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-        else:
-            raise RuntimeError("fake AfterShip did not start")
-    yield server, url + PREFIX
-    stop.set()
-    await task
+    async with serving(server.app) as url:
+        yield server, url + PREFIX
 
 
 @pytest_asyncio.fixture

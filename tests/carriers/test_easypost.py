@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI, Request
@@ -30,8 +29,7 @@ from ordertrack.carriers.base import (
 )
 from ordertrack.carriers.easypost import STATUSES, EasyPostCarrier, WebhookAuthError, map_status
 from ordertrack.domain.statuses import CARRIER_STATUSES, OrderStatus
-from ordertrack.serving import serve_app
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 
 FIXTURES = Path(__file__).parent / "fixtures" / "easypost"
 API_KEY = "EZTK_test_0123456789abcdef"
@@ -133,22 +131,8 @@ class FakeEasyPost:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fake() -> AsyncIterator[tuple[FakeEasyPost, str]]:
     server = FakeEasyPost()
-    port = free_port()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve_app(server.app, "127.0.0.1", port, stop=stop))
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url) as client:
-        for _ in range(200):
-            try:
-                await client.get("/")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.025)
-        else:
-            raise RuntimeError("fake EasyPost did not start")
-    yield server, url
-    stop.set()
-    await task
+    async with serving(server.app) as url:
+        yield server, url
 
 
 @pytest_asyncio.fixture(loop_scope="session")
