@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ordertrack.domain.models import known_time_zone
 from ordertrack.domain.policy import Duration, TimingPolicy
 
 VAR_DIR = Path("var")
@@ -42,8 +43,23 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_timeout: Annotated[float, Field(gt=0)] = 30.0
+    # How the SMTP connection is secured; unset: implicit TLS on 465, STARTTLS on 587 or with
+    # SMTP_STARTTLS, and plain text only to a local sink (see ordertrack/mail/smtp.py).
+    smtp_tls: Literal["starttls", "implicit", "none"] | None = None
+    smtp_ca_file: Path | None = None  # a private relay's CA bundle; default: the system's roots
     mail_from: str = "ordertrack <orders@localhost>"
     public_url: str = "http://127.0.0.1:8000"
+    # Customer messages: the support contact on every message (default: MAIL_FROM's address); where
+    # the review request points, with `{order_id}` filled in (default: the tracking page); the time
+    # zone for quiet hours when an order gives none.
+    support_email: str | None = None
+    review_url: str | None = None
+    default_time_zone: str = "UTC"
+    # SMS through a Twilio-compatible HTTP API; texts are sent once all three credentials are set.
+    sms_provider_url: str = "https://api.twilio.com"
+    sms_account_sid: str | None = None
+    sms_auth_token: SecretStr | None = None
+    sms_from: str | None = None
 
     carrier: str = "simulated"
     simulated_carrier_url: str = "http://127.0.0.1:8010"
@@ -64,6 +80,10 @@ class Settings(BaseSettings):
     stale_tracking_after: Duration = TimingPolicy().stale_tracking_after
     review_request_delay: Duration = TimingPolicy().review_request_delay
     estimate_slip: Duration = TimingPolicy().estimate_slip
+    failed_attempt_follow_up: Duration = TimingPolicy().failed_attempt_follow_up
+    review_without_delivery_after: Duration = TimingPolicy().review_without_delivery_after
+    daytime_starts: time = TimingPolicy().daytime_starts
+    daytime_ends: time = TimingPolicy().daytime_ends
 
     worker_shutdown_grace: Duration = timedelta(seconds=20)
 
@@ -96,6 +116,13 @@ class Settings(BaseSettings):
     # a bearer token it must present when set.
     codec_cors_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
     codec_auth_token: SecretStr | None = None
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _known_time_zone(cls, name: str) -> str:
+        if not known_time_zone(name):
+            raise ValueError(f"DEFAULT_TIME_ZONE: {name!r} is not a known IANA time zone, e.g. Europe/Lisbon")
+        return name
 
     @field_validator("encryption_keys")
     @classmethod
@@ -148,6 +175,11 @@ class Settings(BaseSettings):
             stale_tracking_after=self.stale_tracking_after,
             review_request_delay=self.review_request_delay,
             estimate_slip=self.estimate_slip,
+            failed_attempt_follow_up=self.failed_attempt_follow_up,
+            review_without_delivery_after=self.review_without_delivery_after,
+            daytime_starts=self.daytime_starts,
+            daytime_ends=self.daytime_ends,
+            default_time_zone=self.default_time_zone,
         )
 
 

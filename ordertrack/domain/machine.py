@@ -7,7 +7,7 @@ person can act on. The workflow calls the `check_*` functions from its update va
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,6 +21,7 @@ from ordertrack.domain.messages import (
     TokenRotationRequest,
 )
 from ordertrack.domain.models import Order, PaymentStatus
+from ordertrack.domain.notices import MessageKind, Notice
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.state import DelayKind, OrderState
 from ordertrack.domain.statuses import (
@@ -43,31 +44,15 @@ class TransitionRejected(ValueError):
     """A requested change is not allowed now; the message says what was asked, why not, and what is."""
 
 
-class MessageKind(StrEnum):
-    """Customer messages the lifecycle sends."""
-
-    CONFIRMATION = "confirmation"
-    SHIPPED = "shipped"
-    DELAYED = "delayed"
-    DELIVERED = "delivered"
-    REVIEW_REQUEST = "review_request"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A message to send; `dedupe_key` makes it once-only per real change, whoever retries."""
-
-    kind: MessageKind
-    dedupe_key: str
-    details: dict[str, str] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class Outcome:
+    """`withdrawn`: kinds of messages still waiting to go out that this change makes untrue (an
+    operator reverted the status they announce)."""
+
     state: OrderState
     entries: tuple[TimelineEntry, ...] = ()
     notices: tuple[Notice, ...] = ()
+    withdrawn: tuple[MessageKind, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -87,6 +72,42 @@ FULFILLMENT_RULES: dict[FulfillmentEvent, tuple[frozenset[OrderStatus], OrderSta
         OrderStatus.SHIPPED,
     ),
 }
+
+# The message entering each status sends, and its dedupe key: once per shipment, delivery attempt
+# or order, so repeated carrier scans and an operator's revert-and-redo never send it twice.
+STATUS_MESSAGES: dict[OrderStatus, tuple[MessageKind, Callable[[OrderState], str]]] = {
+    OrderStatus.CONFIRMED: (MessageKind.CONFIRMATION, lambda s: "confirmed"),
+    OrderStatus.SHIPPED: (MessageKind.SHIPPED, lambda s: f"shipped:{s.tracking_number}"),
+    OrderStatus.OUT_FOR_DELIVERY: (
+        MessageKind.OUT_FOR_DELIVERY,
+        lambda s: f"out-for-delivery:{s.failed_attempts + 1}",
+    ),
+    OrderStatus.DELIVERY_FAILED: (
+        MessageKind.DELIVERY_FAILED,
+        lambda s: f"delivery-failed:{s.failed_attempts}",
+    ),
+    OrderStatus.AVAILABLE_FOR_PICKUP: (
+        MessageKind.AVAILABLE_FOR_PICKUP,
+        lambda s: f"pickup:{s.tracking_number}",
+    ),
+    OrderStatus.DELIVERED: (MessageKind.DELIVERED, lambda s: "delivered"),
+    OrderStatus.CANCELLED: (MessageKind.CANCELLED, lambda s: "cancelled"),
+    OrderStatus.RETURNED: (MessageKind.RETURNED, lambda s: "returned"),
+    OrderStatus.LOST: (MessageKind.LOST, lambda s: "lost"),
+}
+
+# Messages that say where the parcel is (the pickup point, where the attempt was made).
+LOCATED_MESSAGES = frozenset({OrderStatus.DELIVERY_FAILED, OrderStatus.AVAILABLE_FOR_PICKUP})
+
+# Where a parcel may still be delivered; with no delivery event this long, the review request goes anyway.
+AWAITING_DELIVERY = frozenset(
+    {
+        OrderStatus.SHIPPED,
+        OrderStatus.IN_TRANSIT,
+        OrderStatus.OUT_FOR_DELIVERY,
+        OrderStatus.AVAILABLE_FOR_PICKUP,
+    }
+)
 
 # Statuses an operator may never set by hand: the start, the workflow's own ending, and the
 # cancellation that has its own update (with its own "before shipping" rule).
@@ -148,6 +169,7 @@ class _Change:
         self.now = now
         self.entries: list[TimelineEntry] = []
         self.notices: list[Notice] = []
+        self.withdrawn: list[MessageKind] = []
 
     def update(self, **fields: Any) -> None:
         self.state = self.state.model_copy(update=fields)
@@ -180,8 +202,21 @@ class _Change:
     def notify(self, kind: MessageKind, dedupe_key: str, **details: str) -> None:
         self.notices.append(Notice(kind, dedupe_key, details))
 
-    def set_status(self, status: OrderStatus, message: str, actor: str, reason: str | None = None) -> None:
-        """Move to `status` and run what entering it does (timestamps, delay flag, notices)."""
+    def set_status(
+        self,
+        status: OrderStatus,
+        message: str,
+        actor: str,
+        reason: str | None = None,
+        *,
+        notify: bool = True,
+        details: dict[str, str] | None = None,
+    ) -> None:
+        """Move to `status` and run what entering it does (timestamps, delay flag, its message).
+
+        `details` go with the message (see `ordertrack.domain.notices`); `notify=False` (an operator's
+        silent change) sends none.
+        """
         if status == self.state.status:
             return
         fields: dict[str, Any] = {"status": status, "status_since": self.now}
@@ -191,35 +226,35 @@ class _Change:
             fields["shipped_at"] = self.state.shipped_at or self.now
         elif status == OrderStatus.DELIVERED:
             fields.update(delivered_at=self.now, delayed=False, delay_reason=None, delay_kind=None)
+        elif status == OrderStatus.DELIVERY_FAILED:
+            fields["failed_attempts"] = self.state.failed_attempts + 1
         if status != OrderStatus.DELIVERED and self.state.delivered_at and status in TRACKED:
             fields["delivered_at"] = None  # an operator reverted a delivery: no review request
         self.update(**fields)
         self.record(EntryKind.STATUS, message, actor, reason=reason)
-        notice = {
-            OrderStatus.CONFIRMED: (MessageKind.CONFIRMATION, "confirmed"),
-            OrderStatus.SHIPPED: (MessageKind.SHIPPED, f"shipped:{self.state.tracking_number}"),
-            OrderStatus.DELIVERED: (MessageKind.DELIVERED, "delivered"),
-            OrderStatus.CANCELLED: (MessageKind.CANCELLED, "cancelled"),
-        }.get(status)
-        if notice:
-            kind, dedupe_key = notice
-            if reason:
-                self.notify(kind, dedupe_key, reason=reason)
-            else:
-                self.notify(kind, dedupe_key)
+        if notify and status in STATUS_MESSAGES:
+            kind, key_for = STATUS_MESSAGES[status]
+            message_details = dict(details or {})
+            if status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.DELIVERY_FAILED):
+                attempt = self.state.failed_attempts + (status == OrderStatus.OUT_FOR_DELIVERY)
+                message_details["attempt"] = str(attempt)
+            self.notify(kind, key_for(self.state), **message_details)
 
     def flag_delay(
         self, kind: DelayKind, dedupe_key: str, reason: str, new_date: datetime | None = None
     ) -> None:
         self.update(delayed=True, delay_reason=reason, delay_kind=kind)
         self.record(EntryKind.DELAY, reason, SYSTEM, code=kind.value)
-        details = {"reason": reason}
+        details = {"reason": reason, "delay_kind": kind.value}
         if new_date:
             details["new_date"] = new_date.isoformat()
         self.notify(MessageKind.DELAYED, dedupe_key, **details)
 
+    def withdraw(self, kind: MessageKind) -> None:
+        self.withdrawn.append(kind)
+
     def outcome(self) -> Outcome:
-        return Outcome(self.state, tuple(self.entries), tuple(self.notices))
+        return Outcome(self.state, tuple(self.entries), tuple(self.notices), tuple(self.withdrawn))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,7 +359,12 @@ def on_correction(state: OrderState, request: CorrectionRequest, now: datetime) 
         f"Status corrected from {state.status.value} to {request.status.value}",
         request.operator,
         reason=request.reason,
+        notify=request.notify_customer,
     )
+    # Back to a status the order had been in: what the left status announced is no longer true.
+    earlier = {entry.status for entry in state.timeline if entry.kind == EntryKind.STATUS}
+    if request.status in earlier and state.status in STATUS_MESSAGES:
+        change.withdraw(STATUS_MESSAGES[state.status][0])
     return change.outcome()
 
 
@@ -341,7 +381,14 @@ def check_cancel(state: OrderState, request: CancelRequest) -> None:
 def on_cancel(state: OrderState, request: CancelRequest, now: datetime) -> Outcome:
     check_cancel(state, request)
     change = _Change(state, now)
-    change.set_status(OrderStatus.CANCELLED, "Order cancelled", request.operator, reason=request.reason)
+    change.set_status(
+        OrderStatus.CANCELLED,
+        "Order cancelled",
+        request.operator,
+        reason=request.reason,
+        notify=request.notify_customer,
+        details={"cause": "shop"},
+    )
     return change.outcome()
 
 
@@ -372,6 +419,8 @@ def on_address_change(state: OrderState, request: AddressChangeRequest, now: dat
         request.operator,
         reason=request.reason,
     )
+    if request.notify_customer:
+        change.notify(MessageKind.ADDRESS_CHANGED, f"address:{change.state.version}")
     return change.outcome()
 
 
@@ -433,8 +482,13 @@ def on_tracking(
 
     outdated = state.last_scan_at and (snapshot.latest_event_at or now) < state.last_scan_at
     if snapshot.status != state.status and not outdated:
+        last_scan = max(snapshot.events, key=lambda e: e.at, default=None)
+        where = last_scan.location if last_scan and snapshot.status in LOCATED_MESSAGES else None
         change.set_status(
-            snapshot.status, f"Carrier reports {snapshot.status.value.replace('_', ' ')}", CARRIER
+            snapshot.status,
+            f"Carrier reports {snapshot.status.value.replace('_', ' ')}",
+            CARRIER,
+            details={"location": where} if where else None,
         )
     # Remembered even when nothing else changed, so the next poll waits for a different answer.
     change.update(tracking_fingerprint=snapshot.fingerprint())
@@ -484,6 +538,21 @@ def review_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
     return None
 
 
+def undelivered_review_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
+    """Long after shipping when the carrier never reported a delivery (never for an order returned,
+    lost or cancelled)."""
+    if state.status in AWAITING_DELIVERY and state.shipped_at:
+        return state.shipped_at + policy.review_without_delivery_after
+    return None
+
+
+def failed_attempt_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
+    """A failed delivery attempt still unresolved this long later gets one reminder."""
+    if state.status == OrderStatus.DELIVERY_FAILED and state.followed_up_attempt < state.failed_attempts:
+        return state.status_since + policy.failed_attempt_follow_up
+    return None
+
+
 def on_payment_timeout(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
     change = _Change(state, now)
     deadline = payment_deadline(state, policy)
@@ -493,6 +562,7 @@ def on_payment_timeout(state: OrderState, policy: TimingPolicy, now: datetime) -
             "Order cancelled: payment was not confirmed in time",
             SYSTEM,
             reason=f"payment not confirmed within {format_duration(policy.payment_timeout)}",
+            details={"cause": "payment_timeout"},
         )
     return change.outcome()
 
@@ -537,10 +607,44 @@ def on_tracking_stale(state: OrderState, policy: TimingPolicy, now: datetime) ->
 
 def on_review_due(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
     change = _Change(state, now)
-    deadline = review_deadline(state, policy)
+    deadline = review_deadline(state, policy) or undelivered_review_deadline(state, policy)
     if deadline and now >= deadline:
         change.notify(MessageKind.REVIEW_REQUEST, "review")
-        change.set_status(OrderStatus.COMPLETED, "Review request sent; order completed", SYSTEM)
+        if state.status == OrderStatus.DELIVERED:
+            message = "Review request sent; order completed"
+        else:
+            waited = format_duration(policy.review_without_delivery_after)
+            message = f"No delivery event {waited} after shipping: review request sent; order completed"
+        change.set_status(OrderStatus.COMPLETED, message, SYSTEM)
+    return change.outcome()
+
+
+def on_failed_attempt_unresolved(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
+    change = _Change(state, now)
+    deadline = failed_attempt_deadline(state, policy)
+    if deadline and now >= deadline:
+        attempt = state.failed_attempts
+        change.update(followed_up_attempt=attempt)
+        waited = format_duration(policy.failed_attempt_follow_up)
+        change.record(
+            EntryKind.MESSAGE,
+            f"Delivery attempt {attempt} still unresolved after {waited}: reminder sent",
+            SYSTEM,
+        )
+        change.notify(
+            MessageKind.DELIVERY_FAILED,
+            f"delivery-failed:{attempt}:follow-up",
+            attempt=str(attempt),
+            follow_up="1",
+        )
+    return change.outcome()
+
+
+def on_message_refused(state: OrderState, description: str, now: datetime) -> Outcome:
+    """A customer message was refused for good (a bad address or number): recorded for ops; the
+    order carries on."""
+    change = _Change(state, now)
+    change.record(EntryKind.MESSAGE, description, SYSTEM)
     return change.outcome()
 
 
@@ -559,6 +663,8 @@ DEADLINES = (
     Deadline("estimated delivery", estimate_missed_deadline, on_estimate_missed),
     Deadline("stale tracking", stale_deadline, on_tracking_stale),
     Deadline("review request", review_deadline, on_review_due),
+    Deadline("review request without delivery", undelivered_review_deadline, on_review_due),
+    Deadline("failed attempt reminder", failed_attempt_deadline, on_failed_attempt_unresolved),
 )
 
 

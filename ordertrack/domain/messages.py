@@ -21,6 +21,18 @@ class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class _OperatorAction(_Request):
+    """An operator's change: who and why (audited), and whether the customer hears of it.
+
+    `notify_customer` is on by default: a change the customer can see sends its usual message
+    (cancelled, shipped, delivered, address changed...). Off, the change is made silently.
+    """
+
+    reason: Reason
+    operator: Operator
+    notify_customer: bool = True
+
+
 class OrderInput(_Request):
     """`OrderWorkflow` input: the order, the policy in force at start, and the tracking-page token.
 
@@ -45,27 +57,20 @@ class FulfillmentUpdate(_Request):
     at: AwareDatetime | None = None
 
 
-class CorrectionRequest(_Request):
+class CorrectionRequest(_OperatorAction):
     """`correct_status`: an operator sets the status by hand."""
 
     status: OrderStatus
-    reason: Reason
-    operator: Operator
 
 
-class CancelRequest(_Request):
+class CancelRequest(_OperatorAction):
     """`cancel`: allowed only before the parcel is shipped."""
 
-    reason: Reason
-    operator: Operator
 
-
-class AddressChangeRequest(_Request):
+class AddressChangeRequest(_OperatorAction):
     """`change_shipping_address`: allowed only before the parcel is shipped."""
 
     address: Address
-    reason: Reason
-    operator: Operator
 
 
 class TokenRotationRequest(_Request):

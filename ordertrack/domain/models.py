@@ -4,6 +4,7 @@ import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -25,6 +26,14 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 _TIME_ZONE = re.compile(r"^[A-Za-z_]+(?:/[A-Za-z0-9_+-]+)*$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def known_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _single_line(value: str) -> str:
@@ -86,8 +95,9 @@ class Customer(_Model):
     @field_validator("time_zone")
     @classmethod
     def _time_zone_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _TIME_ZONE.match(value):
-            raise ValueError("not an IANA time zone name (expected e.g. America/Sao_Paulo)")
+        """A zone this machine knows: quiet hours and the times in messages are computed in it."""
+        if value is not None and not (_TIME_ZONE.match(value) and known_time_zone(value)):
+            raise ValueError("not a known IANA time zone name (expected e.g. America/Sao_Paulo)")
         return value
 
     @field_validator("locale")

@@ -1,11 +1,12 @@
 """The timing policy: how long an order waits for each thing before acting."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from ordertrack.domain.durations import format_duration, parse_duration
+from ordertrack.domain.notices import DAY_ENDS, DAY_STARTS
 
 
 def _to_timedelta(value: object) -> object:
@@ -35,3 +36,12 @@ class TimingPolicy(BaseModel):
     # How much later a carrier's new estimate must be to count as a delay (a day is 24h; demos
     # and tests running the simulated carrier fast shrink it with the rest of the policy).
     estimate_slip: Duration = timedelta(hours=12)
+    # A failed delivery attempt still unresolved this long later gets one reminder.
+    failed_attempt_follow_up: Duration = timedelta(days=1)
+    # With no delivery event ever, the review request goes this long after shipping.
+    review_without_delivery_after: Duration = timedelta(days=30)
+    # Texts and marketing mail go out only between these times where the customer lives (the
+    # order's time zone, or the default); equal times switch quiet hours off.
+    daytime_starts: time = DAY_STARTS
+    daytime_ends: time = DAY_ENDS
+    default_time_zone: str = "UTC"

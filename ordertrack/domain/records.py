@@ -5,8 +5,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from ordertrack.domain.machine import MessageKind
 from ordertrack.domain.models import Address, Order
+from ordertrack.domain.notices import Channel, MessageKind
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.tracking import CarrierName, TrackingNumber
@@ -39,10 +39,14 @@ class ChangeRecord(_Record):
 
 
 class NotificationRequest(_Record):
-    """One customer message; (order_id, kind, dedupe_key) is sent at most once."""
+    """One customer message on one channel; (order_id, channel, kind, dedupe_key) is sent at most once.
+
+    `details` holds what the kind needs beyond the order and view (see `ordertrack.domain.notices`).
+    """
 
     kind: MessageKind
     dedupe_key: str
+    channel: Channel = Channel.EMAIL
     order: Order
     view: OrderView  # without timeline
     details: dict[str, str] = {}

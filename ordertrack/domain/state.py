@@ -39,6 +39,9 @@ class OrderState(BaseModel):
     # The estimate already reported as passed, so one missed date sends one delay notice.
     estimate_passed: AwareDatetime | None = None
     tracking_fingerprint: str | None = None
+    # Delivery attempts that failed so far, and the one whose unresolved state got its reminder.
+    failed_attempts: int = 0
+    followed_up_attempt: int = 0
     seen_scans: tuple[str, ...] = ()
     timeline: tuple[TimelineEntry, ...] = ()
 

@@ -15,6 +15,7 @@ class EntryKind(StrEnum):
     ADDRESS = "address"  # an operator changed the shipping address
     TRACKING_LINK = "tracking_link"  # an operator replaced the customer's tracking link
     CARRIER_ERROR = "carrier_error"  # tracking could not be read; for ops
+    MESSAGE = "message"  # a customer message refused for good, or a reminder sent; for ops
 
 
 class TimelineEntry(BaseModel):

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from ordertrack.domain import machine
-from ordertrack.domain.machine import MessageKind, TransitionRejected
+from ordertrack.domain.machine import TransitionRejected
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -13,6 +13,7 @@ from ordertrack.domain.messages import (
     FulfillmentUpdate,
 )
 from ordertrack.domain.models import Address
+from ordertrack.domain.notices import MessageKind
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import (
     FINAL,
@@ -145,12 +146,16 @@ def test_correction_to_tracking_status_without_label_names_the_problem():
         machine.check_correction(state, request)
 
 
-def test_reverting_a_delivery_cancels_the_review_request():
+def test_reverting_a_delivery_puts_the_review_request_back_to_the_no_delivery_rule():
     delivered = state_in(OrderStatus.DELIVERED, delivered_at=NOW)
     request = CorrectionRequest(status=OrderStatus.IN_TRANSIT, reason="wrong parcel scanned", operator="rita")
     outcome = machine.on_correction(delivered, request, NOW)
     assert outcome.state.delivered_at is None
     assert machine.review_deadline(outcome.state, POLICY) is None
+    assert (
+        machine.undelivered_review_deadline(outcome.state, POLICY)
+        == NOW + POLICY.review_without_delivery_after
+    )
 
 
 # -- cancel and address ------------------------------------------------------------------------------------
@@ -164,7 +169,7 @@ def test_cancel_only_before_shipping(status: OrderStatus):
         outcome = machine.on_cancel(state, request, NOW)
         assert outcome.state.status == OrderStatus.CANCELLED
         assert outcome.notices[0].kind == MessageKind.CANCELLED
-        assert outcome.notices[0].details["reason"] == request.reason
+        assert outcome.notices[0].details == {"cause": "shop"}  # never the operator's own words
     else:
         with pytest.raises(TransitionRejected, match="only before it is shipped"):
             machine.check_cancel(state, request)
@@ -362,3 +367,152 @@ def test_review_request_after_the_delay_completes_the_order():
     assert outcome.state.status == OrderStatus.COMPLETED
     assert [n.kind for n in outcome.notices] == [MessageKind.REVIEW_REQUEST]
     assert machine.is_done(outcome.state, POLICY, due)
+
+
+# -- customer messages -----------------------------------------------------------------------------------
+
+
+def carrier_reports(state, status: OrderStatus, hours: float, location: str = "Campinas"):
+    event = TrackingEvent(
+        at=NOW + timedelta(hours=hours), status=status, message=status.value, location=location
+    )
+    return machine.on_tracking(state, snapshot(status, event), POLICY, NOW + timedelta(hours=hours))
+
+
+def test_every_carrier_status_with_a_message_sends_it_once_per_real_change():
+    state = state_in(OrderStatus.IN_TRANSIT)
+    sent: list[tuple[MessageKind, str, dict[str, str]]] = []
+    journey = [
+        OrderStatus.OUT_FOR_DELIVERY,
+        OrderStatus.DELIVERY_FAILED,
+        OrderStatus.OUT_FOR_DELIVERY,
+        OrderStatus.DELIVERY_FAILED,
+        OrderStatus.AVAILABLE_FOR_PICKUP,
+        OrderStatus.DELIVERED,
+    ]
+    for hours, status in enumerate(journey, start=1):
+        outcome = carrier_reports(state, status, hours)
+        state = outcome.state
+        sent += [(n.kind, n.dedupe_key, n.details) for n in outcome.notices]
+        # The same scan again (another poll, a webhook repeat) sends nothing more.
+        assert not carrier_reports(state, status, hours).notices
+    assert sent == [
+        (MessageKind.OUT_FOR_DELIVERY, "out-for-delivery:1", {"attempt": "1"}),
+        (MessageKind.DELIVERY_FAILED, "delivery-failed:1", {"attempt": "1", "location": "Campinas"}),
+        (MessageKind.OUT_FOR_DELIVERY, "out-for-delivery:2", {"attempt": "2"}),
+        (MessageKind.DELIVERY_FAILED, "delivery-failed:2", {"attempt": "2", "location": "Campinas"}),
+        (MessageKind.AVAILABLE_FOR_PICKUP, "pickup:SIM-ONTIME-1", {"location": "Campinas"}),
+        (MessageKind.DELIVERED, "delivered", {}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"), [(OrderStatus.RETURNED, MessageKind.RETURNED), (OrderStatus.LOST, MessageKind.LOST)]
+)
+def test_returned_and_lost_send_their_message_and_never_a_review_request(
+    status: OrderStatus, kind: MessageKind
+):
+    outcome = carrier_reports(state_in(OrderStatus.IN_TRANSIT), status, 1)
+    assert [(n.kind, n.dedupe_key) for n in outcome.notices] == [(kind, status.value)]
+    assert machine.review_deadline(outcome.state, POLICY) is None
+    assert machine.undelivered_review_deadline(outcome.state, POLICY) is None
+
+
+def test_no_review_request_for_a_cancelled_order():
+    state = state_in(OrderStatus.CONFIRMED)
+    cancelled = machine.on_cancel(state, CancelRequest(reason="out of stock", operator="rita"), NOW).state
+    assert machine.review_deadline(cancelled, POLICY) is None
+    assert machine.undelivered_review_deadline(cancelled, POLICY) is None
+
+
+def test_without_a_delivery_event_the_review_request_goes_thirty_days_after_shipping():
+    state = state_in(OrderStatus.IN_TRANSIT)
+    due = machine.undelivered_review_deadline(state, POLICY)
+    assert due == NOW + timedelta(days=30)
+    outcome = machine.on_review_due(state, POLICY, due)
+    assert [n.kind for n in outcome.notices] == [MessageKind.REVIEW_REQUEST]
+    assert outcome.state.status == OrderStatus.COMPLETED
+    assert "No delivery event 30d after shipping" in outcome.entries[-1].message
+
+
+def test_a_failed_attempt_unresolved_a_day_later_gets_one_reminder():
+    failed = carrier_reports(state_in(OrderStatus.OUT_FOR_DELIVERY), OrderStatus.DELIVERY_FAILED, 1).state
+    due = machine.failed_attempt_deadline(failed, POLICY)
+    assert due == failed.status_since + timedelta(days=1)
+    assert not machine.on_failed_attempt_unresolved(failed, POLICY, due - timedelta(minutes=1)).changed
+    reminded = machine.on_failed_attempt_unresolved(failed, POLICY, due)
+    assert [(n.kind, n.dedupe_key, n.details) for n in reminded.notices] == [
+        (MessageKind.DELIVERY_FAILED, "delivery-failed:1:follow-up", {"attempt": "1", "follow_up": "1"})
+    ]
+    assert reminded.entries[-1].kind == EntryKind.MESSAGE
+    assert machine.failed_attempt_deadline(reminded.state, POLICY) is None  # one reminder only
+
+
+def test_a_failed_attempt_resolved_within_the_day_gets_no_reminder():
+    failed = carrier_reports(state_in(OrderStatus.OUT_FOR_DELIVERY), OrderStatus.DELIVERY_FAILED, 1).state
+    delivered = carrier_reports(failed, OrderStatus.DELIVERED, 5).state
+    assert machine.failed_attempt_deadline(delivered, POLICY) is None
+
+
+def test_an_operator_reverting_a_status_withdraws_its_waiting_message():
+    out = carrier_reports(state_in(OrderStatus.IN_TRANSIT), OrderStatus.OUT_FOR_DELIVERY, 1).state
+    delivered = carrier_reports(out, OrderStatus.DELIVERED, 2).state
+    back = CorrectionRequest(
+        status=OrderStatus.OUT_FOR_DELIVERY, reason="scanned the wrong parcel", operator="rita"
+    )
+    outcome = machine.on_correction(delivered, back, NOW)
+    assert outcome.withdrawn == (MessageKind.DELIVERED,)
+    assert [n.kind for n in outcome.notices] == [MessageKind.OUT_FOR_DELIVERY]
+    # Redone by the carrier later: the same dedupe key, so a delivered message already sent is not repeated.
+    again = carrier_reports(outcome.state, OrderStatus.DELIVERED, 3)
+    assert [n.dedupe_key for n in again.notices] == ["delivered"]
+
+
+def test_an_operator_moving_an_order_forward_withdraws_nothing():
+    shipped = state_in(OrderStatus.SHIPPED)
+    forward = CorrectionRequest(status=OrderStatus.IN_TRANSIT, reason="carrier scan missing", operator="rita")
+    assert machine.on_correction(shipped, forward, NOW).withdrawn == ()
+
+
+def test_operator_actions_notify_the_customer_unless_told_not_to():
+    state = state_in(OrderStatus.CONFIRMED)
+    loud = AddressChangeRequest(address=NEW_ADDRESS, reason="typo in street", operator="rita")
+    quiet = loud.model_copy(update={"notify_customer": False})
+    assert [n.kind for n in machine.on_address_change(state, loud, NOW).notices] == [
+        MessageKind.ADDRESS_CHANGED
+    ]
+    assert machine.on_address_change(state, quiet, NOW).notices == ()
+    cancel = CancelRequest(reason="fraud check failed", operator="rita", notify_customer=False)
+    assert machine.on_cancel(state, cancel, NOW).notices == ()
+    correct = CorrectionRequest(
+        status=OrderStatus.DELIVERED,
+        reason="customer confirmed by phone",
+        operator="rita",
+        notify_customer=False,
+    )
+    assert machine.on_correction(state_in(OrderStatus.IN_TRANSIT), correct, NOW).notices == ()
+
+
+def test_each_address_change_is_its_own_message():
+    state = state_in(OrderStatus.CONFIRMED)
+    first = machine.on_address_change(
+        state, AddressChangeRequest(address=NEW_ADDRESS, reason="typo in street", operator="rita"), NOW
+    )
+    other = NEW_ADDRESS.model_copy(update={"line1": "Rua Velha 2"})
+    second = machine.on_address_change(
+        first.state, AddressChangeRequest(address=other, reason="customer moved", operator="rita"), NOW
+    )
+    assert first.notices[0].dedupe_key != second.notices[0].dedupe_key
+
+
+def test_delay_messages_carry_the_delay_kind_for_translation():
+    state = state_in(OrderStatus.CONFIRMED, confirmed_at=NOW)
+    outcome = machine.on_ship_by_missed(state, POLICY, NOW + POLICY.ship_by)
+    assert outcome.notices[0].details["delay_kind"] == "ship_by"
+
+
+def test_a_refused_message_is_recorded_for_ops_without_changing_the_status():
+    state = state_in(OrderStatus.SHIPPED)
+    outcome = machine.on_message_refused(state, "shipped email refused: 550 no such user", NOW)
+    assert outcome.state.status == OrderStatus.SHIPPED
+    assert outcome.entries[-1].kind == EntryKind.MESSAGE and not outcome.notices

@@ -92,3 +92,15 @@ def test_policy_round_trips_as_short_durations():
     assert policy.model_dump(mode="json")["ship_by"] == "36h"
     assert TimingPolicy.model_validate_json(policy.model_dump_json()) == policy
     assert format_duration(policy.review_request_delay) == "1w"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "America/Nowhere", "../etc/passwd", "UTC+3"])
+def test_unknown_time_zone_is_refused(zone: str):
+    customer = {**order_data()["customer"], "time_zone": zone}
+    assert "known IANA time zone" in errors_of(customer=customer)["customer.time_zone"]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Seoul", "America/Sao_Paulo", "Europe/Madrid", "UTC"])
+def test_known_time_zones_are_kept(zone: str):
+    order = Order.model_validate(order_data(customer={**order_data()["customer"], "time_zone": zone}))
+    assert order.customer.time_zone == zone
