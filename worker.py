@@ -22,6 +22,7 @@ from ordertrack.carriers.registry import CarrierRegistry, build_registry
 from ordertrack.connection import ConnectionSettingsError
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings, get_settings
+from ordertrack.sms.provider import SmsProvider, build_sms_provider
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
 from ordertrack.telemetry import TelemetrySettingsError, worker_telemetry
@@ -39,18 +40,30 @@ def order_activities(
     public_url: str,
     mail_from: str,
     webhooks: ShopWebhookActivities | None = None,
+    sms: SmsProvider | None = None,
+    support_email: str | None = None,
+    review_url: str | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity the order workflow runs, bound to this process's database, mailer, carriers
-    and shop webhook (none configured: shop events are logged and dropped)."""
+    """Every activity the order workflow runs, bound to this process's database, mailer, SMS provider,
+    carriers and shop webhook (no webhook configured: shop events are logged and dropped; no SMS
+    provider: `send_sms` fails for good, saying what to set)."""
     webhooks = webhooks or ShopWebhookActivities(None, None)
     notify = NotifyActivities(
-        store, mailer, public_url=public_url, mail_from=mail_from, carrier_url=registry.carrier_url
+        store,
+        mailer,
+        public_url=public_url,
+        mail_from=mail_from,
+        carrier_url=registry.carrier_url,
+        sms=sms,
+        support_email=support_email,
+        review_url=review_url,
     )
     store_activities = StoreActivities(store)
     return [
         store_activities.save_order,
         store_activities.record_change,
         notify.send_notification,
+        notify.send_sms,
         CarrierActivities(registry).poll_carrier,
         webhooks.deliver_shop_event,
     ]
@@ -97,6 +110,9 @@ async def order_worker(
                 public_url=settings.public_url,
                 mail_from=settings.mail_from,
                 webhooks=webhooks,
+                sms=build_sms_provider(settings),
+                support_email=settings.support_email,
+                review_url=settings.review_url,
             ),
             interceptors=interceptors,
             **worker_options(settings),

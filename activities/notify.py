@@ -1,47 +1,70 @@
-"""The `send_notification` activity: one customer email, sent at most once per (order, kind, dedupe_key).
+"""The customer-message activities: `send_notification` (email) and `send_sms`, each message sent at
+most once per (order, channel, kind, dedupe_key).
 
-The store's notification row is the idempotency record, written in two phases around SMTP DATA:
+Both channels go through `deliver_once`, which keeps the store's notification row as the idempotency
+record, written in two phases around the hand-over (SMTP DATA, the SMS API request):
 
-1. `claim_notification` makes the row `sending`. Until DATA nothing has been handed over, so an
-   attempt that dies here (or whose server refuses the sender or recipient, or whose connection
-   fails) is safe to retry: a refusal or connection failure is recorded as `failed`, and the next
-   claim makes it `sending` again.
-2. Right before DATA the mailer calls back and the row becomes `delivering`. If the server accepts,
-   the row becomes `sent` and is never sent again. If the worker dies after that point, nobody can
-   know whether the server got the end of DATA, so the next attempt finds `delivering` and does NOT
-   resend: it records `unconfirmed`, logs a warning and returns `unconfirmed`. The same goes for a
-   connection lost or timed out during DATA without a reply (`DeliveryUnknownError`).
+1. `claim_notification` makes the row `sending`. Until the hand-over nothing has left, so an
+   attempt that dies here (or whose provider refuses it, or cannot be reached) is safe to retry: a
+   refusal or connection failure is recorded as `failed`, and the next claim makes it `sending` again.
+2. Right before the hand-over the sender calls back and the row becomes `delivering`. If the
+   provider accepts, the row becomes `sent` and is never sent again. If the worker dies after that
+   point, nobody can know whether the provider got the message, so the next attempt finds
+   `delivering` and does NOT resend: it records `unconfirmed`, logs a warning and returns
+   `unconfirmed`. The same goes for a connection lost or timed out after the hand-over began
+   without an answer (`DeliveryUnknownError`).
 
 The trade-off is deliberate: "a retried activity or a worker killed mid-send never sends twice".
-A crash in the few milliseconds between marking `delivering` and the server receiving the end of
-DATA loses that one email instead of duplicating it; ops see it as `unconfirmed` (the note says
-which attempt stopped) and can check the mail server's log or resend by hand. A crash after the
-server accepted but before `sent` was recorded - the common case - is also `unconfirmed`, and
-there the customer did get the email exactly once. The stable Message-ID still lets mail clients
+A crash in the few milliseconds between marking `delivering` and the provider receiving the message
+loses that one message instead of duplicating it; ops see it as `unconfirmed` (the note says which
+attempt stopped) and can check the provider's log or resend by hand. A crash after the provider
+accepted but before `sent` was recorded - the common case - is also `unconfirmed`, and there the
+customer did get the message exactly once. An email's stable Message-ID still lets mail clients
 collapse a duplicate should one ever get through.
 
-A permanent SMTP refusal ends the activity without retries; transient failures let Temporal retry.
+Marketing mail (`MARKETING`) carries a one-click unsubscribe link and is not sent to an address that
+used one: its row is recorded as `suppressed`. A permanent refusal ends the activity without
+retries (`MessageRejected`, with what was refused and why, for the order's timeline); transient
+failures let Temporal retry.
 """
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Literal, Protocol
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.names import SEND_NOTIFICATION
+from activities.names import SEND_NOTIFICATION, SEND_SMS
+from ordertrack.delivery import (
+    DeliveryUnknownError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    message_digest,
+)
+from ordertrack.domain.notices import MARKETING, Channel
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.mail.compose import compose_email, message_id_for
-from ordertrack.mail.render import render_message
-from ordertrack.mail.smtp import DeliveryUnknownError, PermanentMailError, TransientMailError
+from ordertrack.mail.render import MessageLinks, render_email, render_sms
+from ordertrack.sms.provider import SmsProvider
+from ordertrack.store.repository import NotificationKey
+
+SMS_NOT_CONFIGURED = (
+    "SMS is not configured (set ORDERTRACK_SMS_ACCOUNT_SID, ORDERTRACK_SMS_AUTH_TOKEN and "
+    "ORDERTRACK_SMS_FROM)"
+)
+
+BeforeSend = Callable[[], Awaitable[None]]
 
 
 class ClaimedNotification(Protocol):
     @property
     def status(self) -> str:
-        """`sending`, `delivering`, `sent`, `unconfirmed` or `failed`."""
+        """`sending`, `delivering`, `sent`, `unconfirmed`, `failed` or `suppressed`."""
         ...
 
     @property
@@ -51,43 +74,113 @@ class ClaimedNotification(Protocol):
 
 
 class NotificationStore(Protocol):
-    """The part of `ordertrack.store.repository.Store` this activity uses."""
+    """The part of `ordertrack.store.repository.Store` these activities use."""
 
     async def claim_notification(
-        self, order_id: str, kind: str, dedupe_key: str, message_id: str, recipient: str
+        self, key: NotificationKey, message_id: str, recipient: str
     ) -> ClaimedNotification: ...
 
-    async def mark_notification_delivering(self, order_id: str, kind: str, dedupe_key: str) -> None: ...
+    async def mark_notification_delivering(self, key: NotificationKey) -> None: ...
 
-    async def mark_notification_unconfirmed(
-        self, order_id: str, kind: str, dedupe_key: str, note: str
-    ) -> None: ...
+    async def mark_notification_unconfirmed(self, key: NotificationKey, note: str) -> None: ...
 
-    async def mark_notification_sent(
-        self, order_id: str, kind: str, dedupe_key: str, server_reply: str
-    ) -> None: ...
+    async def mark_notification_sent(self, key: NotificationKey, server_reply: str) -> None: ...
 
-    async def mark_notification_failed(
-        self, order_id: str, kind: str, dedupe_key: str, error: str
-    ) -> None: ...
+    async def mark_notification_failed(self, key: NotificationKey, error: str) -> None: ...
+
+    async def mark_notification_suppressed(self, key: NotificationKey, note: str) -> None: ...
+
+    async def unsubscribe_token_for(self, email: str) -> str: ...
+
+    async def is_unsubscribed(self, email: str) -> bool: ...
 
 
 class Mailer(Protocol):
-    async def send(
-        self, message: EmailMessage, before_data: Callable[[], Awaitable[None]] | None = None
-    ) -> str: ...
+    async def send(self, message: EmailMessage, before_data: BeforeSend | None = None) -> str: ...
 
 
 class NotificationResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     message_id: str
-    status: Literal["sent", "already_sent", "skipped", "unconfirmed"]
+    status: Literal["sent", "already_sent", "unconfirmed", "suppressed"]
     server_reply: str | None = None
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message about to be delivered once: what the log records, and how to hand it over."""
+
+    key: NotificationKey
+    message_id: str
+    recipient: str
+    send: Callable[[BeforeSend], Awaitable[str]]  # returns the provider's reply
+    suppressed_because: str | None = None  # set: record `suppressed` instead of sending
+
+
+async def deliver_once(store: NotificationStore, outgoing: Outgoing) -> NotificationResult:
+    """Claim the message's row, then send it unless an earlier attempt may already have; see the module."""
+    key, message_id, log = outgoing.key, outgoing.message_id, activity.logger
+    row = await store.claim_notification(key, message_id, outgoing.recipient)
+    if row.status == "sent":
+        log.info("already sent: %s, %s", key, message_id)
+        return NotificationResult(message_id=message_id, status="already_sent")
+    if row.status == "suppressed":
+        log.info("suppressed earlier, not sent: %s, %s", key, message_id)
+        return NotificationResult(message_id=message_id, status="suppressed")
+    if row.status == "delivering":
+        note = f"attempt {row.attempts} stopped during the hand-over; not resent to avoid a duplicate"
+        return await _unconfirmed(store, key, message_id, note)
+    if row.status == "unconfirmed":
+        log.info("unconfirmed earlier, not resent: %s, %s", key, message_id)
+        return NotificationResult(message_id=message_id, status="unconfirmed")
+    if outgoing.suppressed_because is not None:
+        await store.mark_notification_suppressed(key, outgoing.suppressed_because)
+        log.info("not sent (%s): %s, %s", outgoing.suppressed_because, key, message_id)
+        return NotificationResult(
+            message_id=message_id, status="suppressed", server_reply=outgoing.suppressed_because
+        )
+
+    async def before_send() -> None:
+        await store.mark_notification_delivering(key)
+
+    try:
+        reply = await outgoing.send(before_send)
+    except DeliveryUnknownError as exc:
+        note = f"attempt {row.attempts}: {exc}; not resent to avoid a duplicate"
+        return await _unconfirmed(store, key, message_id, note)
+    except PermanentDeliveryError as exc:
+        await store.mark_notification_failed(key, str(exc))
+        log.warning("rejected: %s, %s: %s", key, message_id, exc)
+        raise ApplicationError(
+            f"{key.kind} {key.channel} to {outgoing.recipient} for order {key.order_id} rejected: {exc}",
+            type="MessageRejected",
+            non_retryable=True,
+        ) from exc
+    except TransientDeliveryError as exc:
+        await store.mark_notification_failed(key, str(exc))
+        log.warning("failed, will retry: %s, %s: %s", key, message_id, exc)
+        raise
+    await store.mark_notification_sent(key, reply)
+    log.info("sent: %s, %s", key, message_id)
+    return NotificationResult(message_id=message_id, status="sent", server_reply=reply)
+
+
+async def _unconfirmed(
+    store: NotificationStore, key: NotificationKey, message_id: str, note: str
+) -> NotificationResult:
+    """The provider may or may not have the message: record that for ops rather than risk a second."""
+    await store.mark_notification_unconfirmed(key, note)
+    activity.logger.warning("unconfirmed, check the provider's log: %s, %s: %s", key, message_id, note)
+    return NotificationResult(message_id=message_id, status="unconfirmed", server_reply=note)
+
+
 class NotifyActivities:
-    """`carrier_url(carrier, tracking_number)` gives the carrier's own tracking page, or None."""
+    """`carrier_url(carrier, tracking_number)` gives the carrier's own tracking page, or None.
+
+    `support_email` defaults to MAIL_FROM's address; `review_url` (with `{order_id}`) to the tracking
+    page; without `sms`, `send_sms` fails for good with what to configure.
+    """
 
     def __init__(
         self,
@@ -97,89 +190,98 @@ class NotifyActivities:
         public_url: str,
         mail_from: str,
         carrier_url: Callable[[str, str], str | None],
+        sms: SmsProvider | None = None,
+        support_email: str | None = None,
+        review_url: str | None = None,
     ) -> None:
         self._store = store
         self._mailer = mailer
-        self._public_url = public_url
+        self._public_url = public_url.rstrip("/")
         self._mail_from = mail_from
         self._carrier_url = carrier_url
+        self._sms = sms
+        self._support_email = support_email or parseaddr(mail_from)[1]
+        self._review_url = review_url
 
     @activity.defn(name=SEND_NOTIFICATION)
     async def send_notification(self, request: NotificationRequest) -> NotificationResult:
-        order, kind, key = request.order, request.kind.value, request.dedupe_key
-        message_id = message_id_for(order.order_id, kind, key, self._mail_from)
-        log = activity.logger
-        if not order.notify.email:
-            log.info("email skipped (customer opted out): order %s, %s, %s", order.order_id, kind, message_id)
-            return NotificationResult(message_id=message_id, status="skipped")
+        key = _key(request, Channel.EMAIL)
+        order = request.order
+        to_email = order.customer.email
+        suppressed_because: str | None = None
+        unsubscribe_url: str | None = None
+        if request.kind in MARKETING:
+            if await self._store.is_unsubscribed(to_email):
+                suppressed_because = "the recipient unsubscribed from marketing email"
+            else:
+                token = await self._store.unsubscribe_token_for(to_email)
+                unsubscribe_url = f"{self._public_url}/unsubscribe/{quote(token, safe='')}"
+        links = self._links(request, unsubscribe_url)
+        message_id = message_id_for(order.order_id, key.kind, key.dedupe_key, self._mail_from)
 
-        row = await self._store.claim_notification(
-            order.order_id, kind, key, message_id, order.customer.email
-        )
-        if row.status == "sent":
-            log.info("email already sent: order %s, %s, %s", order.order_id, kind, message_id)
-            return NotificationResult(message_id=message_id, status="already_sent")
-        if row.status == "delivering":
-            note = f"attempt {row.attempts} stopped during SMTP DATA; not resent to avoid a duplicate"
-            return await self._unconfirmed(request, message_id, note)
-        if row.status == "unconfirmed":
-            log.info(
-                "email unconfirmed earlier, not resent: order %s, %s, %s", order.order_id, kind, message_id
+        async def send(before_send: BeforeSend) -> str:
+            message = compose_email(
+                render_email(request, links),
+                to_name=order.customer.name,
+                to_email=to_email,
+                mail_from=self._mail_from,
+                message_id=message_id,
+                kind=request.kind.value,
+                unsubscribe_url=unsubscribe_url,
             )
-            return NotificationResult(message_id=message_id, status="unconfirmed")
+            return await self._mailer.send(message, before_data=before_send)
 
-        view = request.view
+        return await deliver_once(
+            self._store, Outgoing(key, message_id, to_email, send, suppressed_because=suppressed_because)
+        )
+
+    @activity.defn(name=SEND_SMS)
+    async def send_sms(self, request: NotificationRequest) -> NotificationResult:
+        sms = self._sms
+        if sms is None:
+            raise ApplicationError(SMS_NOT_CONFIGURED, type="SmsNotConfigured", non_retryable=True)
+        key = _key(request, Channel.SMS)
+        phone = request.order.customer.phone
+        if not phone:
+            raise ApplicationError(
+                f"{key.kind} sms for order {key.order_id} not sent: the order has no phone number",
+                type="MessageRejected",
+                non_retryable=True,
+            )
+        message_id = f"sms-{message_digest(key.order_id, key.channel, key.kind, key.dedupe_key)}"
+        body = render_sms(request, self._links(request, None))
+
+        async def send(before_send: BeforeSend) -> str:
+            return await sms.send(phone, body, before_send)
+
+        return await deliver_once(self._store, Outgoing(key, message_id, phone, send))
+
+    def _links(self, request: NotificationRequest, unsubscribe_url: str | None) -> MessageLinks:
+        view, order_id = request.view, request.order.order_id
+        tracking_url = f"{self._public_url}/t/{quote(view.tracking_token, safe='')}"
+        review_url = (
+            self._review_url.format(order_id=quote(order_id, safe="")) if self._review_url else tracking_url
+        )
         carrier_link = (
             self._carrier_url(view.carrier, view.tracking_number)
             if view.carrier and view.tracking_number
             else None
         )
-        rendered = render_message(request, public_url=self._public_url, carrier_url=carrier_link)
-        message = compose_email(
-            rendered,
-            to_name=order.customer.name,
-            to_email=order.customer.email,
-            mail_from=self._mail_from,
-            message_id=message_id,
+        return MessageLinks(
+            tracking_url=tracking_url,
+            review_url=review_url,
+            support_email=self._support_email,
+            carrier_url=carrier_link,
+            unsubscribe_url=unsubscribe_url,
         )
 
-        async def before_data() -> None:
-            await self._store.mark_notification_delivering(order.order_id, kind, key)
 
-        try:
-            reply = await self._mailer.send(message, before_data=before_data)
-        except DeliveryUnknownError as exc:
-            note = f"attempt {row.attempts}: {exc}; not resent to avoid a duplicate"
-            return await self._unconfirmed(request, message_id, note)
-        except PermanentMailError as exc:
-            await self._store.mark_notification_failed(order.order_id, kind, key, str(exc))
-            log.warning("email rejected: order %s, %s, %s: %s", order.order_id, kind, message_id, exc)
-            raise ApplicationError(
-                f"{kind} email for order {order.order_id} rejected: {exc}",
-                type="MailRejected",
-                non_retryable=True,
-            ) from exc
-        except TransientMailError as exc:
-            await self._store.mark_notification_failed(order.order_id, kind, key, str(exc))
-            log.warning(
-                "email failed, will retry: order %s, %s, %s: %s", order.order_id, kind, message_id, exc
-            )
-            raise
-        await self._store.mark_notification_sent(order.order_id, kind, key, reply)
-        log.info("email sent: order %s, %s, %s", order.order_id, kind, message_id)
-        return NotificationResult(message_id=message_id, status="sent", server_reply=reply)
-
-    async def _unconfirmed(
-        self, request: NotificationRequest, message_id: str, note: str
-    ) -> NotificationResult:
-        """The server may or may not have the message: record that for ops rather than risk a second."""
-        order_id, kind = request.order.order_id, request.kind.value
-        await self._store.mark_notification_unconfirmed(order_id, kind, request.dedupe_key, note)
-        activity.logger.warning(
-            "email unconfirmed, check the mail server's log: order %s, %s, %s: %s",
-            order_id,
-            kind,
-            message_id,
-            note,
+def _key(request: NotificationRequest, channel: Channel) -> NotificationKey:
+    """The request's key, refusing one meant for another channel: its row would be the other's."""
+    if request.channel != channel:
+        raise ApplicationError(
+            f"a {request.channel.value} request was sent to the {channel.value} activity",
+            type="WrongChannel",
+            non_retryable=True,
         )
-        return NotificationResult(message_id=message_id, status="unconfirmed", server_reply=note)
+    return NotificationKey(request.order.order_id, channel.value, request.kind.value, request.dedupe_key)

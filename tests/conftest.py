@@ -1,4 +1,4 @@
-"""Shared fixtures: real Temporal servers (time-skipping and dev), free ports, and the SMTP sink."""
+"""Shared fixtures: real Temporal servers (time-skipping and dev), free ports, the SMTP and SMS sinks."""
 
 import asyncio
 import secrets
@@ -16,6 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
 from ordertrack.serving import serve_app
+from ordertrack.sms.sink import SmsSink
+from ordertrack.store import Store, migrate
 from starter.client import register_search_attributes
 from starter.devserver import temporal_cli, time_skipping_server
 from workflows import search_attributes as sa
@@ -58,6 +60,23 @@ def mail_sink(tmp_path: Path) -> Iterator[MailSink]:
     sink.start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def sms_sink(tmp_path: Path) -> Iterator[SmsSink]:
+    """The local Twilio-compatible sink, with its development credentials (`DEV_ACCOUNT_SID`, ...)."""
+    with SmsSink(tmp_path / "sms", port=free_port()) as sink:
+        yield sink
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A migrated read model in a fresh SQLite file."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'store' / 'ordertrack.db'}"
+    await migrate(database_url)
+    store = Store.from_url(database_url)
+    yield store
+    await store.close()
 
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432

@@ -22,14 +22,15 @@ def _config(database_url: str) -> Config:
     return config
 
 
-def _upgrade(config: Config) -> None:
+def _upgrade(config: Config, revision: str) -> None:
     with _UPGRADE_LOCK:
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
-async def migrate(database_url: str) -> None:
-    """Bring the schema to the newest revision; safe to call from several workers at once.
+async def migrate(database_url: str, revision: str = "head") -> None:
+    """Bring the schema to the newest revision (or to `revision`, for testing an upgrade from it);
+    safe to call from several workers at once.
 
     Runs in a thread because env.py drives its own event loop (as it does under the `alembic` CLI).
     """
-    await asyncio.to_thread(_upgrade, _config(database_url))
+    await asyncio.to_thread(_upgrade, _config(database_url), revision)

@@ -1,6 +1,8 @@
 """The read model's reads and writes; every write is idempotent, so activity retries are harmless."""
 
+import secrets
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -17,12 +19,13 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.view import OrderView
 from ordertrack.store.engine import create_engine
-from ordertrack.store.tables import notifications, orders, timeline_events
+from ordertrack.store.tables import mail_recipients, notifications, orders, timeline_events
 
-# sending: claimed, SMTP not yet at DATA (safe to retry); delivering: DATA is about to go out, so a
-# crash leaves the outcome unknown; unconfirmed: an attempt died during DATA and was not resent;
-# failed: refused, or the connection failed before DATA (safe to retry).
-NotificationStatus = Literal["sending", "delivering", "sent", "unconfirmed", "failed"]
+# sending: claimed, nothing handed over yet (safe to retry); delivering: the message is about to go
+# out (SMTP DATA, the SMS request), so a crash leaves the outcome unknown; unconfirmed: an attempt
+# died while handing it over and was not resent; failed: refused, or the connection failed before
+# the hand-over (safe to retry); suppressed: not sent because the recipient unsubscribed.
+NotificationStatus = Literal["sending", "delivering", "sent", "unconfirmed", "failed", "suppressed"]
 # Only these are claimed (moved to `sending`) again; the others are returned as they are.
 _CLAIMABLE = ("sending", "failed")
 
@@ -68,10 +71,30 @@ class StoredOrder(_Row):
     updated_at: AwareDatetime
 
 
-class NotificationRow(_Row):
-    """One customer message's delivery record; the mailer sends only after claiming it as `sending`."""
+@dataclass(frozen=True)
+class NotificationKey:
+    """One customer message: at most one row, and so at most one send, per key."""
 
     order_id: str
+    channel: str
+    kind: str
+    dedupe_key: str
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.kind}/{self.dedupe_key} for order {self.order_id!r}"
+
+    def columns(self) -> dict[str, str]:
+        return asdict(self)
+
+    def conditions(self) -> tuple[ColumnElement[bool], ...]:
+        return tuple(notifications.c[name] == value for name, value in self.columns().items())
+
+
+class NotificationRow(_Row):
+    """One customer message's delivery record; it is sent only after being claimed as `sending`."""
+
+    order_id: str
+    channel: str
     kind: str
     dedupe_key: str
     message_id: str
@@ -84,9 +107,19 @@ class NotificationRow(_Row):
     sent_at: AwareDatetime | None
 
 
+class MailRecipient(_Row):
+    """An address we put an unsubscribe link in front of, and whether it has used it."""
+
+    email: str
+    unsubscribe_token: str
+    unsubscribed_at: AwareDatetime | None
+    unsubscribed_order_id: str | None
+
+
 _ORDER_COLUMNS = [orders.c[name] for name in StoredOrder.model_fields]
 _ENTRY_COLUMNS = [timeline_events.c[name] for name in TimelineEntry.model_fields]
 _NOTIFICATION_COLUMNS = [notifications.c[name] for name in NotificationRow.model_fields]
+_RECIPIENT_COLUMNS = [mail_recipients.c[name] for name in MailRecipient.model_fields]
 
 
 def _now() -> datetime:
@@ -124,12 +157,9 @@ def _entry_rows(order_id: str, entries: tuple[TimelineEntry, ...]) -> list[dict[
     return [{"order_id": order_id, **entry.model_dump(mode="python")} for entry in entries]
 
 
-def _notification_key(order_id: str, kind: str, dedupe_key: str) -> tuple[ColumnElement[bool], ...]:
-    return (
-        notifications.c.order_id == order_id,
-        notifications.c.kind == kind,
-        notifications.c.dedupe_key == dedupe_key,
-    )
+def _address(email: str) -> str:
+    """Addresses compare without case, as mailbox providers treat them."""
+    return email.strip().lower()
 
 
 class Store:
@@ -278,17 +308,17 @@ class Store:
     # -- notifications ------------------------------------------------------------------------
 
     async def claim_notification(
-        self, order_id: str, kind: str, dedupe_key: str, message_id: str, recipient: str
+        self, key: NotificationKey, message_id: str, recipient: str
     ) -> NotificationRow:
         """Start (or retry) one message: a new row is `sending` with 1 attempt; a `sending` or `failed`
-        one counts another attempt and is `sending` again. A `delivering`, `unconfirmed` or `sent` one
-        is left alone: its message may already be with the customer. Returns the row as it is now.
+        one counts another attempt and is `sending` again. A `delivering`, `unconfirmed`, `sent` or
+        `suppressed` one is left alone: its message may already be with the customer, or must not go.
+        Returns the row as it is now.
         """
-        key = {"order_id": order_id, "kind": kind, "dedupe_key": dedupe_key}
         claim = (
             self._insert(notifications)
             .values(
-                **key,
+                **key.columns(),
                 message_id=message_id,
                 recipient=recipient,
                 status="sending",
@@ -296,59 +326,105 @@ class Store:
                 created_at=_now(),
             )
             .on_conflict_do_update(
-                index_elements=list(key),
+                index_elements=list(key.columns()),
                 set_={"status": "sending", "attempts": notifications.c.attempts + 1},
                 where=notifications.c.status.in_(_CLAIMABLE),
             )
         )
         async with self._engine.begin() as conn:
             await conn.execute(claim)
-            row = (await conn.execute(select(*_NOTIFICATION_COLUMNS).filter_by(**key))).mappings().one()
+            query = select(*_NOTIFICATION_COLUMNS).filter_by(**key.columns())
+            row = (await conn.execute(query)).mappings().one()
         return NotificationRow.model_validate(row)
 
-    async def mark_notification_delivering(self, order_id: str, kind: str, dedupe_key: str) -> None:
-        """Record that SMTP DATA is about to be sent; only a `sending` row moves.
+    async def mark_notification_delivering(self, key: NotificationKey) -> None:
+        """Record that the message is about to go out (SMTP DATA, the SMS request); only a `sending` row
+        moves.
 
         Raises NotFoundError without a claimed row, and NotificationStateError when the row is in
         another status (a concurrent attempt got there first), so that this attempt sends nothing.
         """
-        key = _notification_key(order_id, kind, dedupe_key)
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(notifications)
-                .where(*key, notifications.c.status == "sending")
+                .where(*key.conditions(), notifications.c.status == "sending")
                 .values(status="delivering")
             )
             if result.rowcount == 0:
-                status = await conn.scalar(select(notifications.c.status).where(*key))
+                status = await conn.scalar(select(notifications.c.status).where(*key.conditions()))
                 if status is None:
-                    raise NotFoundError(
-                        f"no notification {kind}/{dedupe_key} for order {order_id!r} was claimed"
-                    )
-                raise NotificationStateError(
-                    f"notification {kind}/{dedupe_key} for order {order_id!r} is {status!r}, not 'sending'"
-                )
+                    raise NotFoundError(f"no notification {key} was claimed")
+                raise NotificationStateError(f"notification {key} is {status!r}, not 'sending'")
 
-    async def mark_notification_unconfirmed(
-        self, order_id: str, kind: str, dedupe_key: str, note: str
-    ) -> None:
+    async def mark_notification_unconfirmed(self, key: NotificationKey, note: str) -> None:
         """Record that an attempt may or may not have delivered and was not resent; `note` says why."""
-        await self._mark(order_id, kind, dedupe_key, status="unconfirmed", server_reply=note, sent_at=_now())
+        await self._mark(key, status="unconfirmed", server_reply=note, sent_at=_now())
 
-    async def mark_notification_sent(
-        self, order_id: str, kind: str, dedupe_key: str, server_reply: str
-    ) -> None:
-        """The server accepted the message (from `sending` or `delivering`, or any status not `sent`)."""
-        await self._mark(order_id, kind, dedupe_key, status="sent", server_reply=server_reply, sent_at=_now())
+    async def mark_notification_sent(self, key: NotificationKey, server_reply: str) -> None:
+        """The provider accepted the message (from `sending` or `delivering`, or any status not `sent`)."""
+        await self._mark(key, status="sent", server_reply=server_reply, sent_at=_now())
 
-    async def mark_notification_failed(self, order_id: str, kind: str, dedupe_key: str, error: str) -> None:
+    async def mark_notification_failed(self, key: NotificationKey, error: str) -> None:
         """Record a failed attempt; the next claim retries it. A message already sent stays sent."""
-        await self._mark(order_id, kind, dedupe_key, status="failed", last_error=error)
+        await self._mark(key, status="failed", last_error=error)
+
+    async def mark_notification_suppressed(self, key: NotificationKey, note: str) -> None:
+        """Record that a claimed message is not sent (the recipient unsubscribed); never claimed again."""
+        await self._mark(key, status="suppressed", server_reply=note)
 
     async def list_notifications(self, order_id: str) -> list[NotificationRow]:
+        """The order's messages on every channel, in the order they were first claimed."""
         query = select(*_NOTIFICATION_COLUMNS).where(notifications.c.order_id == order_id)
-        query = query.order_by(notifications.c.created_at, notifications.c.kind, notifications.c.dedupe_key)
+        query = query.order_by(
+            notifications.c.created_at,
+            notifications.c.channel,
+            notifications.c.kind,
+            notifications.c.dedupe_key,
+        )
         return [NotificationRow.model_validate(row) for row in await self._fetch(query)]
+
+    # -- unsubscribes ---------------------------------------------------------------------------
+
+    async def unsubscribe_token_for(self, email: str) -> str:
+        """The address's unsubscribe token, created on first use; concurrent callers get the same one."""
+        address = _address(email)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                self._insert(mail_recipients)
+                .values(email=address, unsubscribe_token=secrets.token_urlsafe(24), created_at=_now())
+                .on_conflict_do_nothing(index_elements=[mail_recipients.c.email])
+            )
+            token = await conn.scalar(
+                select(mail_recipients.c.unsubscribe_token).where(mail_recipients.c.email == address)
+            )
+        return str(token)  # inserted above, or by whoever won the race: rows are never deleted
+
+    async def get_mail_recipient(self, token: str) -> MailRecipient | None:
+        rows = await self._fetch(
+            select(*_RECIPIENT_COLUMNS).where(mail_recipients.c.unsubscribe_token == token)
+        )
+        return MailRecipient.model_validate(rows[0]) if rows else None
+
+    async def unsubscribe(self, token: str, order_id: str | None = None) -> str | None:
+        """Unsubscribe the token's address from marketing mail; returns the address, or None for an
+        unknown token. Repeating it changes nothing: the first time and order are kept."""
+        by_token = mail_recipients.c.unsubscribe_token == token
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(mail_recipients)
+                .where(by_token, mail_recipients.c.unsubscribed_at.is_(None))
+                .values(unsubscribed_at=_now(), unsubscribed_order_id=order_id)
+            )
+            email = await conn.scalar(select(mail_recipients.c.email).where(by_token))
+        return None if email is None else str(email)
+
+    async def is_unsubscribed(self, email: str) -> bool:
+        async with self._engine.connect() as conn:
+            return await _exists(
+                conn,
+                mail_recipients.c.email == _address(email),
+                mail_recipients.c.unsubscribed_at.is_not(None),
+            )
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -371,11 +447,12 @@ class Store:
         async with self._engine.connect() as conn:
             return list((await conn.execute(query)).mappings().all())
 
-    async def _mark(self, order_id: str, kind: str, dedupe_key: str, **values: Any) -> None:
-        key = _notification_key(order_id, kind, dedupe_key)
+    async def _mark(self, key: NotificationKey, **values: Any) -> None:
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                update(notifications).where(*key, notifications.c.status != "sent").values(**values)
+                update(notifications)
+                .where(*key.conditions(), notifications.c.status != "sent")
+                .values(**values)
             )
-            if result.rowcount == 0 and not await _exists(conn, *key):
-                raise NotFoundError(f"no notification {kind}/{dedupe_key} for order {order_id!r} was claimed")
+            if result.rowcount == 0 and not await _exists(conn, *key.conditions()):
+                raise NotFoundError(f"no notification {key} was claimed")

@@ -122,6 +122,7 @@ notifications = Table(
     "notifications",
     metadata,
     Column("order_id", String(64), primary_key=True),
+    Column("channel", String(8), primary_key=True),
     Column("kind", String(32), primary_key=True),
     Column("dedupe_key", String(200), primary_key=True),
     Column("message_id", String(255), nullable=False),
@@ -133,6 +134,20 @@ notifications = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),
     CheckConstraint(
-        "status IN ('sending', 'delivering', 'sent', 'unconfirmed', 'failed')", name="ck_notifications_status"
+        "status IN ('sending', 'delivering', 'sent', 'unconfirmed', 'failed', 'suppressed')",
+        name="ck_notifications_status",
     ),
+)
+
+# One row per email address we have put an unsubscribe link in front of; keyed by the lowercased
+# address, so an unsubscribe is honoured for every later order to it.
+mail_recipients = Table(
+    "mail_recipients",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("unsubscribe_token", String(64), nullable=False),
+    Column("unsubscribed_at", UTCDateTime()),
+    Column("unsubscribed_order_id", String(64)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_mail_recipients_unsubscribe_token", "unsubscribe_token", unique=True),
 )

@@ -37,6 +37,7 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.view import OrderView
 from ordertrack.settings import Settings
+from ordertrack.store.repository import NotificationRow
 from ordertrack.web import errors
 from ordertrack.web.auth import OperatorCaller, ShopCaller
 from ordertrack.web.deps import Resources, get_temporal, resources
@@ -172,6 +173,11 @@ class OrderOut(OrderStatusOut):
     shipping_city: str
     shipping_country: str
     updated_at: AwareDatetime
+
+
+class NotificationLog(BaseModel):
+    order_id: str
+    notifications: list[NotificationRow]
 
 
 class Health(BaseModel):
@@ -436,6 +442,21 @@ async def get_order(request: Request, caller: ShopCaller, order_id: OrderIdPath)
         shipping_country=stored.ship_country,
         updated_at=stored.updated_at,
     )
+
+
+@router.get(
+    "/orders/{order_id}/notifications",
+    responses=errors.responses(401, 403, 404, 422),
+    summary="The order's customer messages and how each went (from the read model)",
+)
+async def list_notifications(request: Request, caller: ShopCaller, order_id: OrderIdPath) -> NotificationLog:
+    """Every email and text the order has claimed, in send order, with its status (`sent`,
+    `unconfirmed`, `failed`, `suppressed`, ...), attempts and the provider's last answer."""
+    store = resources(request).store
+    log_rows = await store.list_notifications(order_id)
+    if not log_rows and await store.get_order(order_id) is None:
+        raise _order_not_found(order_id)
+    return NotificationLog(order_id=order_id, notifications=log_rows)
 
 
 @router.post(

@@ -11,7 +11,7 @@ from ordertrack.carriers.registry import build_registry
 from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
-from ordertrack.web import api, carrier_webhooks, codec, pages
+from ordertrack.web import api, carrier_webhooks, codec, pages, unsubscribe
 from ordertrack.web.deps import Resources
 from ordertrack.web.metrics import SdkMetrics, draining
 
@@ -44,6 +44,7 @@ def create_app(
     if sdk is not None:
         app.state.metrics_registry.register(sdk)
     pages.install(app)
+    unsubscribe.install(app)
     carrier_webhooks.install(app)
     codec.install(app, settings)
     return app

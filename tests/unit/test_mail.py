@@ -1,10 +1,12 @@
-"""Customer email: rendering, header safety, SMTP delivery through the local sink, idempotent sending."""
+"""Customer email: headers (safety, language, one-click unsubscribe), SMTP delivery through the local sink,
+and the `send_notification` activity on the real store: at most once, suppressed after an unsubscribe."""
 
 import asyncio
+import hashlib
 import socket
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -15,18 +17,21 @@ from temporalio.testing import ActivityEnvironment
 
 import ordertrack
 from activities.notify import NotificationResult, NotifyActivities
-from ordertrack.domain.machine import MessageKind, on_fulfillment, on_start
+from ordertrack.delivery import DeliveryUnknownError, PermanentDeliveryError, TransientDeliveryError
+from ordertrack.domain.machine import on_fulfillment, on_start
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.models import Order
+from ordertrack.domain.notices import MARKETING, Channel, MessageKind
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.domain.view import order_view
 from ordertrack.mail.compose import compose_email, message_id_for
-from ordertrack.mail.render import RenderedMessage, render_message, template_dirs
+from ordertrack.mail.render import MessageLinks, RenderedMessage, render_email, template_dirs
 from ordertrack.mail.sink import MailSink
-from ordertrack.mail.smtp import DeliveryUnknownError, PermanentMailError, SmtpMailer, TransientMailError
+from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings
-from ordertrack.store import Store, migrate
+from ordertrack.sms.provider import SmsProvider
+from ordertrack.store import Store
 from tests.factories import order_data, sample_order
 
 NOW = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
@@ -34,21 +39,29 @@ TOKEN = "tok-" + "a" * 28
 PUBLIC_URL = "https://track.example.com"
 MAIL_FROM = "Shop <orders@shop.example.com>"
 CARRIER_LINK = "https://carrier.example.com/track?n=SIM-ONTIME-42&lang=en"
+LINKS = MessageLinks(
+    tracking_url=f"{PUBLIC_URL}/t/{TOKEN}",
+    review_url=f"{PUBLIC_URL}/t/{TOKEN}",
+    support_email="orders@shop.example.com",
+    carrier_url=CARRIER_LINK,
+)
 DETAILS: dict[MessageKind, dict[str, str]] = {
-    MessageKind.DELAYED: {
-        "reason": "The carrier moved the delivery",
-        "new_date": "2026-11-26T00:00:00+00:00",
-    },
-    MessageKind.CANCELLED: {"reason": "out of stock"},
+    MessageKind.DELAYED: {"delay_kind": "estimate_moved", "new_date": "2026-11-26T00:00:00+00:00"},
+    MessageKind.CANCELLED: {"cause": "shop"},
+    MessageKind.OUT_FOR_DELIVERY: {"attempt": "1"},
+    MessageKind.DELIVERY_FAILED: {"attempt": "1"},
 }
 
 
 def make_order(**customer: str) -> Order:
-    return sample_order(customer={**order_data()["customer"], **customer})
+    return sample_order(customer={**order_data()["customer"], "locale": "en", **customer})
 
 
 def make_request(
-    kind: MessageKind, order: Order | None = None, dedupe_key: str = "key"
+    kind: MessageKind,
+    order: Order | None = None,
+    dedupe_key: str = "key",
+    channel: Channel = Channel.EMAIL,
 ) -> NotificationRequest:
     """A request from the real domain: started (confirmed), then shipped with a carrier estimate."""
     order = order or make_order()
@@ -61,14 +74,19 @@ def make_request(
         state = state.model_copy(update={"estimated_delivery": datetime(2026, 11, 24, tzinfo=UTC)})
     view = order_view(order, state, TOKEN, timeline=False)
     return NotificationRequest(
-        kind=kind, dedupe_key=dedupe_key, order=order, view=view, details=DETAILS.get(kind, {})
+        kind=kind,
+        dedupe_key=dedupe_key,
+        channel=channel,
+        order=order,
+        view=view,
+        details=DETAILS.get(kind, {}),
     )
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -82,148 +100,95 @@ def mailer(sink: MailSink) -> SmtpMailer:
     return SmtpMailer(Settings(smtp_host=sink.host, smtp_port=sink.port, smtp_starttls=False))
 
 
-@dataclass
-class Row:
-    status: str
-    message_id: str
-    recipient: str
-    attempts: int = 1
-    error: str | None = None
-    server_reply: str | None = None
-
-
-@dataclass
-class MemoryStore:
-    """Implements the activity's NotificationStore protocol in memory."""
-
-    rows: dict[tuple[str, str, str], Row] = field(default_factory=dict)
-
-    async def claim_notification(
-        self, order_id: str, kind: str, dedupe_key: str, message_id: str, recipient: str
-    ) -> Row:
-        row = self.rows.get((order_id, kind, dedupe_key))
-        if row is None:
-            row = self.rows[order_id, kind, dedupe_key] = Row("sending", message_id, recipient)
-        elif row.status in ("sending", "failed"):
-            row.status, row.attempts = "sending", row.attempts + 1
-        return row
-
-    async def mark_notification_delivering(self, order_id: str, kind: str, dedupe_key: str) -> None:
-        row = self.rows[order_id, kind, dedupe_key]
-        assert row.status == "sending"
-        row.status = "delivering"
-
-    async def mark_notification_unconfirmed(
-        self, order_id: str, kind: str, dedupe_key: str, note: str
-    ) -> None:
-        row = self.rows[order_id, kind, dedupe_key]
-        row.status, row.server_reply = "unconfirmed", note
-
-    async def mark_notification_sent(
-        self, order_id: str, kind: str, dedupe_key: str, server_reply: str
-    ) -> None:
-        row = self.rows[order_id, kind, dedupe_key]
-        row.status, row.server_reply = "sent", server_reply
-
-    async def mark_notification_failed(self, order_id: str, kind: str, dedupe_key: str, error: str) -> None:
-        row = self.rows[order_id, kind, dedupe_key]
-        row.status, row.error = "failed", error
-
-
 def carrier_url(carrier: str, tracking_number: str) -> str:
     return f"https://carrier.example.com/{carrier}/{tracking_number}"
 
 
-def activities(store: MemoryStore | Store, mailer: SmtpMailer) -> NotifyActivities:
+def activities(
+    store: Store, mailer: SmtpMailer, *, sms: SmsProvider | None = None, review_url: str | None = None
+) -> NotifyActivities:
     return NotifyActivities(
-        store, mailer, public_url=PUBLIC_URL, mail_from=MAIL_FROM, carrier_url=carrier_url
+        store,
+        mailer,
+        public_url=PUBLIC_URL + "/",
+        mail_from=MAIL_FROM,
+        carrier_url=carrier_url,
+        sms=sms,
+        review_url=review_url,
     )
 
 
+def compose(rendered: RenderedMessage, to_email: str = "ana@example.com", **headers: str) -> EmailMessage:
+    return compose_email(
+        rendered,
+        to_name="Ana Souza",
+        to_email=to_email,
+        mail_from=MAIL_FROM,
+        message_id="<x@y.z>",
+        kind="shipped",
+        **headers,
+    )
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
 # ---------------------------------------------------------------------------------------------
-# Rendering
+# Rendering, as far as sending relies on it
 
 
 @pytest.mark.parametrize("kind", list(MessageKind))
 def test_every_kind_renders_both_parts_with_the_tracking_link(kind: MessageKind) -> None:
-    rendered = render_message(make_request(kind), public_url=PUBLIC_URL + "/", carrier_url=CARRIER_LINK)
-    link = f"{PUBLIC_URL}/t/{TOKEN}"
+    rendered = render_email(make_request(kind), LINKS)
     assert rendered.subject and "\n" not in rendered.subject and "1001" in rendered.subject
-    assert rendered.text.strip() and rendered.html.strip()
-    assert link in rendered.text and f'href="{link}"' in rendered.html
-    assert "Hi Ana," in rendered.text and "Hi Ana," in rendered.html
-    assert f"<title>{rendered.subject}</title>" in rendered.html
-    assert "max-width:600px" in rendered.html
-
-
-def test_confirmation_lists_items_and_total_with_currency() -> None:
-    rendered = render_message(make_request(MessageKind.CONFIRMATION), public_url=PUBLIC_URL, carrier_url=None)
-    assert "2 x T-shirt M: BRL 79.80" in rendered.text
-    assert "Total: BRL 79.80" in rendered.text
-    assert "2 &times; T-shirt M" in rendered.html
-
-
-def test_shipped_names_the_tracking_number_carrier_link_and_estimate() -> None:
-    rendered = render_message(
-        make_request(MessageKind.SHIPPED), public_url=PUBLIC_URL, carrier_url=CARRIER_LINK
-    )
-    for part in (rendered.text, rendered.html):
-        assert "SIM-ONTIME-42" in part and "simulated" in part and "Tue 24 Nov 2026" in part
-    assert CARRIER_LINK in rendered.text
-    assert 'href="https://carrier.example.com/track?n=SIM-ONTIME-42&amp;lang=en"' in rendered.html
-
-
-def test_shipped_without_a_carrier_link_leaves_it_out() -> None:
-    rendered = render_message(make_request(MessageKind.SHIPPED), public_url=PUBLIC_URL, carrier_url=None)
-    assert "carrier's site" not in rendered.text and "carrier's site" not in rendered.html
-
-
-def test_delayed_and_cancelled_carry_reason_and_new_date() -> None:
-    delayed = render_message(make_request(MessageKind.DELAYED), public_url=PUBLIC_URL, carrier_url=None)
-    assert "The carrier moved the delivery" in delayed.text and "Thu 26 Nov 2026" in delayed.text
-    cancelled = render_message(make_request(MessageKind.CANCELLED), public_url=PUBLIC_URL, carrier_url=None)
-    assert "Reason: out of stock" in cancelled.text
-
-
-def test_review_request_links_to_the_review_page() -> None:
-    rendered = render_message(
-        make_request(MessageKind.REVIEW_REQUEST), public_url=PUBLIC_URL, carrier_url=None
-    )
-    assert f"{PUBLIC_URL}/review/1001" in rendered.html
+    assert LINKS.tracking_url in rendered.text and f'href="{LINKS.tracking_url}"' in rendered.html
+    assert rendered.locale == "en"
 
 
 def test_html_escapes_the_customer_name() -> None:
-    order = make_order(name="<script>alert(1)</script>")
-    rendered = render_message(
-        make_request(MessageKind.CONFIRMATION, order), public_url=PUBLIC_URL, carrier_url=None
+    rendered = render_email(
+        make_request(MessageKind.CONFIRMATION, make_order(name="<script>x</script>")), LINKS
     )
-    assert "<script>" not in rendered.html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.html
+    assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
+
+
+def test_templates_are_found_through_the_namespace_package_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    beside = Path(ordertrack.__file__).resolve().parent.parent / "templates"
+    assert template_dirs() == [str(beside)]
+    monkeypatch.setattr(ordertrack, "__file__", str(tmp_path / "ordertrack" / "__init__.py"))
+    assert str(beside) in template_dirs()
 
 
 # ---------------------------------------------------------------------------------------------
 # Composing
 
 
-def test_message_id_is_stable_and_uses_the_sender_domain() -> None:
+def test_message_id_is_stable_unchanged_by_channels_and_uses_the_sender_domain() -> None:
     first = message_id_for("1001", "shipped", "shipped:SIM-1", MAIL_FROM)
     assert first == message_id_for("1001", "shipped", "shipped:SIM-1", MAIL_FROM)
     assert first != message_id_for("1001", "shipped", "shipped:SIM-2", MAIL_FROM)
-    assert (
-        first.startswith("<")
-        and first.endswith("@shop.example.com>")
-        and len(first) == 32 + len("<@shop.example.com>")
-    )
+    # The Message-IDs of mail sent before SMS existed: retries of those orders keep the same id.
+    before_channels = hashlib.sha256(b"1001|shipped|shipped:SIM-1").hexdigest()[:32]
+    assert first == f"<{before_channels}@shop.example.com>"
 
 
 def test_a_crlf_name_or_subject_cannot_inject_a_header() -> None:
-    rendered = RenderedMessage(subject="Hello\r\nBcc: evil@example.com", text="text", html="<p>html</p>")
+    rendered = RenderedMessage(
+        subject="Hello\r\nBcc: evil@example.com", text="text", html="<p>html</p>", locale="en\r\nBcc: x@y.z"
+    )
     message = compose_email(
         rendered,
         to_name="Eve\r\nBcc: evil@example.com",
         to_email="eve@example.com",
         mail_from=MAIL_FROM,
         message_id="<id@shop.example.com>",
+        kind="review_request",
+        unsubscribe_url="https://t.example/unsubscribe/x>\r\nBcc: evil@example.com",
     )
     assert "Bcc" not in message
     raw = message.as_bytes()
@@ -235,14 +200,21 @@ def test_a_crlf_name_or_subject_cannot_inject_a_header() -> None:
     assert message["Subject"] == "Hello Bcc: evil@example.com"
 
 
-def test_composed_message_is_text_then_html() -> None:
-    rendered = render_message(make_request(MessageKind.DELIVERED), public_url=PUBLIC_URL, carrier_url=None)
-    message = compose_email(
-        rendered, to_name="Ana Souza", to_email="ana@example.com", mail_from=MAIL_FROM, message_id="<x@y.z>"
-    )
+def test_composed_message_is_text_then_html_in_its_language() -> None:
+    rendered = render_email(make_request(MessageKind.DELIVERED, make_order(locale="pt-BR")), LINKS)
+    message = compose(rendered)
     assert message.get_content_type() == "multipart/alternative"
     assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
     assert message["Message-ID"] == "<x@y.z>" and message["Date"]
+    assert message["Content-Language"] == rendered.locale == "pt-BR"
+    assert "List-Unsubscribe" not in message and "List-Unsubscribe-Post" not in message
+
+
+def test_marketing_mail_carries_a_one_click_unsubscribe() -> None:
+    url = f"{PUBLIC_URL}/unsubscribe/tok123"
+    message = compose(render_email(make_request(MessageKind.REVIEW_REQUEST), LINKS), unsubscribe_url=url)
+    assert message["List-Unsubscribe"] == f"<{url}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,32 +222,21 @@ def test_composed_message_is_text_then_html() -> None:
 
 
 async def test_smtp_mailer_delivers_to_the_sink(sink: MailSink, mailer: SmtpMailer) -> None:
-    rendered = render_message(
-        make_request(MessageKind.SHIPPED), public_url=PUBLIC_URL, carrier_url=CARRIER_LINK
-    )
-    message_id = message_id_for("1001", "shipped", "k", MAIL_FROM)
-    message = compose_email(
-        rendered, to_name="Ana Souza", to_email="ana@example.com", mail_from=MAIL_FROM, message_id=message_id
-    )
+    message = compose(render_email(make_request(MessageKind.SHIPPED), LINKS))
     reply = await mailer.send(message)
     assert reply
     [received] = sink.messages
     assert received.get_content_type() == "multipart/alternative"
     text, html = received.iter_parts()
     assert "SIM-ONTIME-42" in text.get_content() and "SIM-ONTIME-42" in html.get_content()
-    assert html.get_content_type() == "text/html"
-    assert received["Message-ID"] == message_id
-    assert received["Subject"] == rendered.subject
+    assert received["Message-ID"] == "<x@y.z>" and received["Subject"] == message["Subject"]
     assert len(list(sink.directory.glob("*.eml"))) == 1
 
 
 async def test_before_data_runs_after_the_envelope_and_can_stop_the_send(
     sink: MailSink, mailer: SmtpMailer
 ) -> None:
-    rendered = render_message(make_request(MessageKind.DELIVERED), public_url=PUBLIC_URL, carrier_url=None)
-    message = compose_email(
-        rendered, to_name="Ana Souza", to_email="ana@example.com", mail_from=MAIL_FROM, message_id="<x@y.z>"
-    )
+    message = compose(render_email(make_request(MessageKind.DELIVERED), LINKS))
     calls: list[int] = []
 
     async def record() -> None:
@@ -295,16 +256,13 @@ async def test_before_data_runs_after_the_envelope_and_can_stop_the_send(
 
 
 async def test_a_refused_recipient_does_not_reach_before_data(sink: MailSink, mailer: SmtpMailer) -> None:
-    rendered = render_message(make_request(MessageKind.DELIVERED), public_url=PUBLIC_URL, carrier_url=None)
-    message = compose_email(
-        rendered, to_name="Gone", to_email="gone@example.com", mail_from=MAIL_FROM, message_id="<x@y.z>"
-    )
+    message = compose(render_email(make_request(MessageKind.DELIVERED), LINKS), to_email="gone@example.com")
     calls: list[str] = []
 
     async def record() -> None:
         calls.append("before_data")
 
-    with pytest.raises(PermanentMailError, match="550") as raised:
+    with pytest.raises(PermanentDeliveryError, match="550") as raised:
         await mailer.send(message, before_data=record)
     assert raised.value.code == 550
     assert calls == [] and sink.messages == []
@@ -316,107 +274,134 @@ def test_mailer_refuses_starttls_on_the_implicit_tls_port() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The activity
+# The activity on the real store
 
 
-async def test_notification_is_sent_once(sink: MailSink, mailer: SmtpMailer) -> None:
-    store = MemoryStore()
-    notify = activities(store, mailer)
+async def test_notification_is_sent_once(sink: MailSink, mailer: SmtpMailer, sqlite_store: Store) -> None:
+    notify = activities(sqlite_store, mailer)
     request = make_request(MessageKind.SHIPPED, dedupe_key="shipped:SIM-ONTIME-42")
+    env = ActivityEnvironment()
 
-    first = await notify.send_notification(request)
-    second = await notify.send_notification(request)
+    first = await env.run(notify.send_notification, request)
+    second = await env.run(notify.send_notification, request)
 
     assert first.status == "sent" and first.server_reply
+    assert first.message_id == message_id_for("1001", "shipped", "shipped:SIM-ONTIME-42", MAIL_FROM)
     assert second == NotificationResult(message_id=first.message_id, status="already_sent")
-    assert len(sink.messages) == 1
-    assert sink.messages[0]["Message-ID"] == first.message_id
-    body = sink.messages[0].get_body(("plain",))
-    assert body is not None and carrier_url("simulated", "SIM-ONTIME-42") in body.get_content()
-    assert store.rows["1001", "shipped", "shipped:SIM-ONTIME-42"].status == "sent"
+    [received] = sink.messages
+    assert received["Message-ID"] == first.message_id and received["Content-Language"] == "en"
+    assert carrier_url("simulated", "SIM-ONTIME-42") in text_of(received)
+    assert f"{PUBLIC_URL}/t/{TOKEN}" in text_of(received)
+    assert "List-Unsubscribe" not in received
+    [row] = await sqlite_store.list_notifications("1001")
+    assert (row.channel, row.kind, row.status, row.recipient) == (
+        "email",
+        "shipped",
+        "sent",
+        "ana@example.com",
+    )
 
 
-async def test_a_permanent_refusal_is_not_retried(sink: MailSink, mailer: SmtpMailer) -> None:
-    store = MemoryStore()
+async def test_a_permanent_refusal_is_not_retried(
+    sink: MailSink, mailer: SmtpMailer, sqlite_store: Store
+) -> None:
     request = make_request(MessageKind.CONFIRMATION, make_order(email="gone@example.com"))
 
     with pytest.raises(ApplicationError) as raised:
-        await activities(store, mailer).send_notification(request)
+        await ActivityEnvironment().run(activities(sqlite_store, mailer).send_notification, request)
 
-    assert raised.value.type == "MailRejected" and raised.value.non_retryable
-    row = store.rows["1001", "confirmation", "key"]
-    assert row.status == "failed" and row.error and "550" in row.error
+    assert raised.value.type == "MessageRejected" and raised.value.non_retryable
+    message = str(raised.value)
+    assert "confirmation" in message and "email" in message and "gone@example.com" in message
+    assert "550" in message
+    [row] = await sqlite_store.list_notifications("1001")
+    assert row.status == "failed" and row.last_error and "550" in row.last_error
     assert sink.messages == []
 
 
-async def test_a_transient_failure_marks_the_row_and_propagates() -> None:
-    store = MemoryStore()
-    unreachable = SmtpMailer(Settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout=5))
-
-    with pytest.raises(TransientMailError):
-        await activities(store, unreachable).send_notification(make_request(MessageKind.DELIVERED))
-
-    assert store.rows["1001", "delivered", "key"].status == "failed"
-
-
-async def test_opted_out_customer_gets_no_email(sink: MailSink, mailer: SmtpMailer) -> None:
-    store = MemoryStore()
-    order = sample_order(notify={"email": False})
-
-    result = await activities(store, mailer).send_notification(make_request(MessageKind.CONFIRMATION, order))
-
-    assert result.status == "skipped"
-    assert store.rows == {} and sink.messages == []
-
-
-def test_templates_are_found_through_the_namespace_package_too(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+async def test_an_unreachable_server_fails_the_row_and_a_retry_sends_once(
+    sink: MailSink, mailer: SmtpMailer, sqlite_store: Store
 ) -> None:
-    beside = Path(ordertrack.__file__).resolve().parent.parent / "templates"
-    assert template_dirs() == [str(beside)]
-    monkeypatch.setattr(ordertrack, "__file__", str(tmp_path / "ordertrack" / "__init__.py"))
-    assert str(beside) in template_dirs()
+    unreachable = SmtpMailer(Settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout=5))
+    env = ActivityEnvironment()
+    request = make_request(MessageKind.DELIVERED)
+
+    with pytest.raises(TransientDeliveryError):
+        await env.run(activities(sqlite_store, unreachable).send_notification, request)
+    [row] = await sqlite_store.list_notifications("1001")
+    assert row.status == "failed"
+
+    result = await env.run(activities(sqlite_store, mailer).send_notification, request)
+    assert result.status == "sent" and len(sink.messages) == 1
+    [row] = await sqlite_store.list_notifications("1001")
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+async def test_links_come_from_the_settings(sink: MailSink, mailer: SmtpMailer, sqlite_store: Store) -> None:
+    notify = activities(sqlite_store, mailer, review_url="https://shop.example/orders/{order_id}/review")
+    await ActivityEnvironment().run(notify.send_notification, make_request(MessageKind.REVIEW_REQUEST))
+    [received] = sink.messages
+    assert "https://shop.example/orders/1001/review" in text_of(received)
+    assert "orders@shop.example.com" in text_of(received)  # support address: MAIL_FROM's by default
+
+
+async def test_marketing_mail_carries_the_addresses_unsubscribe_link(
+    sink: MailSink, mailer: SmtpMailer, sqlite_store: Store
+) -> None:
+    assert MessageKind.REVIEW_REQUEST in MARKETING
+    await ActivityEnvironment().run(
+        activities(sqlite_store, mailer).send_notification, make_request(MessageKind.REVIEW_REQUEST)
+    )
+    token = await sqlite_store.unsubscribe_token_for("ana@example.com")
+    [received] = sink.messages
+    assert received["List-Unsubscribe"].strip() == f"<{PUBLIC_URL}/unsubscribe/{token}>"  # may be folded
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"{PUBLIC_URL}/unsubscribe/{token}" in text_of(received)
+
+
+async def test_marketing_mail_to_an_unsubscribed_address_is_suppressed(
+    sink: MailSink, mailer: SmtpMailer, sqlite_store: Store
+) -> None:
+    assert await sqlite_store.unsubscribe(await sqlite_store.unsubscribe_token_for("Ana@Example.com"))
+    notify, env = activities(sqlite_store, mailer), ActivityEnvironment()
+
+    review = await env.run(notify.send_notification, make_request(MessageKind.REVIEW_REQUEST))
+    again = await env.run(notify.send_notification, make_request(MessageKind.REVIEW_REQUEST))
+    delivered = await env.run(notify.send_notification, make_request(MessageKind.DELIVERED))
+
+    assert (review.status, again.status, delivered.status) == ("suppressed", "suppressed", "sent")
+    assert [message["Subject"] for message in sink.messages] == [
+        render_email(make_request(MessageKind.DELIVERED), LINKS).subject
+    ]
+    rows = {row.kind: row for row in await sqlite_store.list_notifications("1001")}
+    assert (rows["review_request"].status, rows["review_request"].attempts) == ("suppressed", 1)
+    assert rows["review_request"].sent_at is None
+
+
+async def test_a_request_for_another_channel_is_refused(mailer: SmtpMailer, sqlite_store: Store) -> None:
+    request = make_request(MessageKind.SHIPPED, channel=Channel.SMS)
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(activities(sqlite_store, mailer).send_notification, request)
+    assert raised.value.type == "WrongChannel" and raised.value.non_retryable
+    assert await sqlite_store.list_notifications("1001") == []
 
 
 # ---------------------------------------------------------------------------------------------
-# At most once across a crash: the activity on the real store
+# At most once across a crash
 
 
-class WorkerKilledAfterAccept(Store):
-    """The real store, except that recording `sent` fails once: the worker died right after the
-    server accepted the message, before the row said so."""
+class WorkerKilledAfterAccept:
+    """The real mailer, except that the worker dies right after the server accepted the message,
+    before the row said so."""
 
-    killed = False
+    def __init__(self, mailer: SmtpMailer) -> None:
+        self._mailer = mailer
 
-    async def mark_notification_sent(
-        self, order_id: str, kind: str, dedupe_key: str, server_reply: str
-    ) -> None:
-        if not self.killed:
-            self.killed = True
-            raise RuntimeError("worker killed")
-        await super().mark_notification_sent(order_id, kind, dedupe_key, server_reply)
-
-
-@pytest.fixture
-async def database_path(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ordertrack.db'}"
-    await migrate(url)
-    return url
-
-
-@pytest.fixture
-async def store(database_path: str) -> AsyncIterator[Store]:
-    store = Store.from_url(database_path)
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def killed_store(database_path: str) -> AsyncIterator[WorkerKilledAfterAccept]:
-    store = WorkerKilledAfterAccept.from_url(database_path)
-    assert isinstance(store, WorkerKilledAfterAccept)
-    yield store
-    await store.close()
+    async def send(
+        self, message: EmailMessage, before_data: Callable[[], Awaitable[None]] | None = None
+    ) -> str:
+        await self._mailer.send(message, before_data)
+        raise RuntimeError("worker killed")
 
 
 class FlakyHandler:
@@ -453,34 +438,41 @@ def flaky_server(handler: FlakyHandler, timeout: float = 5) -> tuple[Controller,
 
 
 async def test_a_worker_killed_after_the_server_accepted_never_sends_twice(
-    sink: MailSink, mailer: SmtpMailer, killed_store: WorkerKilledAfterAccept, store: Store
+    sink: MailSink, mailer: SmtpMailer, sqlite_store: Store
 ) -> None:
-    notify = activities(killed_store, mailer)
     request = make_request(MessageKind.SHIPPED, dedupe_key="shipped:SIM-ONTIME-42")
     env = ActivityEnvironment()
 
+    killed = NotifyActivities(
+        sqlite_store,
+        WorkerKilledAfterAccept(mailer),
+        public_url=PUBLIC_URL,
+        mail_from=MAIL_FROM,
+        carrier_url=carrier_url,
+    )
     with pytest.raises(RuntimeError, match="worker killed"):
-        await env.run(notify.send_notification, request)
-    [row] = await store.list_notifications("1001")
+        await env.run(killed.send_notification, request)
+    [row] = await sqlite_store.list_notifications("1001")
     assert row.status == "delivering" and len(sink.messages) == 1
 
+    notify = activities(sqlite_store, mailer)
     retried = await env.run(notify.send_notification, request)
     again = await env.run(notify.send_notification, request)
 
-    note = "attempt 1 stopped during SMTP DATA; not resent to avoid a duplicate"
+    note = "attempt 1 stopped during the hand-over; not resent to avoid a duplicate"
     assert (retried.status, retried.message_id) == ("unconfirmed", sink.messages[0]["Message-ID"])
     assert again.status == "unconfirmed"
     assert len(sink.messages) == 1
-    [row] = await store.list_notifications("1001")
+    [row] = await sqlite_store.list_notifications("1001")
     assert (row.status, row.server_reply, row.attempts) == ("unconfirmed", note, 1)
     assert row.sent_at is not None
 
 
-async def test_a_lost_reply_to_data_is_unconfirmed_and_not_resent(store: Store) -> None:
+async def test_a_lost_reply_to_data_is_unconfirmed_and_not_resent(sqlite_store: Store) -> None:
     handler = FlakyHandler(hang_after_data=True)
     controller, mailer = flaky_server(handler, timeout=0.5)
     try:
-        notify = activities(store, mailer)
+        notify = activities(sqlite_store, mailer)
         env = ActivityEnvironment()
         request = make_request(MessageKind.DELIVERED)
         first = await env.run(notify.send_notification, request)
@@ -489,57 +481,25 @@ async def test_a_lost_reply_to_data_is_unconfirmed_and_not_resent(store: Store) 
         controller.stop()
     assert (first.status, second.status) == ("unconfirmed", "unconfirmed")
     assert len(handler.received) == 1
-    [row] = await store.list_notifications("1001")
+    [row] = await sqlite_store.list_notifications("1001")
     assert row.status == "unconfirmed" and row.server_reply and "SMTPReadTimeoutError" in row.server_reply
 
 
-async def test_a_deferred_recipient_fails_the_row_and_a_retry_sends_once(store: Store) -> None:
+async def test_a_deferred_recipient_fails_the_row_and_a_retry_sends_once(sqlite_store: Store) -> None:
     handler = FlakyHandler(defer_first_rcpt=True)
     controller, mailer = flaky_server(handler)
     try:
-        notify = activities(store, mailer)
+        notify = activities(sqlite_store, mailer)
         env = ActivityEnvironment()
         request = make_request(MessageKind.DELIVERED)
-        with pytest.raises(TransientMailError, match="451") as raised:
+        with pytest.raises(TransientDeliveryError, match="451") as raised:
             await env.run(notify.send_notification, request)
-        assert not isinstance(raised.value, DeliveryUnknownError)
-        [row] = await store.list_notifications("1001")
+        assert not isinstance(raised.value, DeliveryUnknownError)  # refused before DATA: safe to retry
+        [row] = await sqlite_store.list_notifications("1001")
         assert (row.status, row.attempts) == ("failed", 1) and handler.received == []
         result = await env.run(notify.send_notification, request)
     finally:
         controller.stop()
     assert result.status == "sent" and len(handler.received) == 1
-    [row] = await store.list_notifications("1001")
+    [row] = await sqlite_store.list_notifications("1001")
     assert (row.status, row.attempts) == ("sent", 2)
-
-
-async def test_an_unreachable_server_fails_the_row_and_a_retry_sends_once(
-    sink: MailSink, mailer: SmtpMailer, store: Store
-) -> None:
-    unreachable = SmtpMailer(Settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout=5))
-    env = ActivityEnvironment()
-    request = make_request(MessageKind.DELIVERED)
-
-    with pytest.raises(TransientMailError):
-        await env.run(activities(store, unreachable).send_notification, request)
-    [row] = await store.list_notifications("1001")
-    assert row.status == "failed"
-
-    result = await env.run(activities(store, mailer).send_notification, request)
-    assert result.status == "sent" and len(sink.messages) == 1
-    [row] = await store.list_notifications("1001")
-    assert (row.status, row.attempts) == ("sent", 2)
-
-
-async def test_a_refused_recipient_is_still_not_retried_on_the_real_store(
-    sink: MailSink, mailer: SmtpMailer, store: Store
-) -> None:
-    request = make_request(MessageKind.CONFIRMATION, make_order(email="gone@example.com"))
-
-    with pytest.raises(ApplicationError) as raised:
-        await ActivityEnvironment().run(activities(store, mailer).send_notification, request)
-
-    assert raised.value.type == "MailRejected" and raised.value.non_retryable
-    [row] = await store.list_notifications("1001")
-    assert row.status == "failed" and row.last_error and "550" in row.last_error
-    assert sink.messages == []

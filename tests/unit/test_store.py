@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, column, func, select, table
 from temporalio.testing import ActivityEnvironment
 
 from activities.store import StoreActivities
@@ -21,9 +21,9 @@ from ordertrack.domain.records import ChangeRecord, OrderRecord
 from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import order_view
-from ordertrack.store import NotFoundError, Store, create_engine, migrate
+from ordertrack.store import NotFoundError, NotificationKey, Store, create_engine, migrate
 from ordertrack.store.repository import NotificationStateError
-from ordertrack.store.tables import metadata, notifications, orders
+from ordertrack.store.tables import mail_recipients, metadata, notifications, orders
 from tests.factories import order_data
 
 NOW = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
@@ -92,6 +92,34 @@ async def test_migrations_match_tables_and_rerun_as_no_op(database_url: str) -> 
     finally:
         await engine.dispose()
     assert diff == []
+
+
+async def test_upgrading_to_channels_keeps_sent_email_as_email(database_url: str) -> None:
+    await migrate(database_url, "0001")
+    sent = {
+        "order_id": "1001", "kind": "shipped", "dedupe_key": "shipped:N1", "message_id": "<m@x>",
+        "recipient": "ana@example.com", "status": "sent", "attempts": 1, "server_reply": "250 Ok",
+        "created_at": NOW, "sent_at": NOW,
+    }  # fmt: skip
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            # The table as 0001 made it: no channel column.
+            before = table("notifications", *(column(name, notifications.c[name].type) for name in sent))
+            await conn.execute(before.insert().values(sent))
+    finally:
+        await engine.dispose()
+    await migrate(database_url)
+    store_ = Store.from_url(database_url)
+    try:
+        [row] = await store_.list_notifications("1001")
+        assert (row.channel, row.kind, row.status, row.server_reply) == ("email", "shipped", "sent", "250 Ok")
+        again = await store_.claim_notification(
+            NotificationKey("1001", "email", "shipped", "shipped:N1"), "<m@x>", ""
+        )
+        assert (again.status, again.attempts) == ("sent", 1)
+    finally:
+        await store_.close()
 
 
 MIGRATE_ON_GO = """
@@ -267,89 +295,158 @@ async def test_list_orders_filters_by_status_newest_first(store: Store) -> None:
 
 # -- notifications ----------------------------------------------------------------------------
 
+SHIPPED = NotificationKey("1001", "email", "shipped", "shipped:N1")
+
+
+def claim(
+    key: NotificationKey = SHIPPED, message_id: str = "<m@ordertrack>"
+) -> tuple[NotificationKey, str, str]:
+    return key, message_id, "ana@example.com"
+
 
 async def test_claim_counts_attempts_on_one_row(store: Store, database_url: str) -> None:
-    claim = ("1001", "confirmation", "confirmed", "<m1@ordertrack>", "ana@example.com")
-    first = await store.claim_notification(*claim)
-    assert (first.status, first.attempts) == ("sending", 1)
-    second = await store.claim_notification(*claim)
+    first = await store.claim_notification(*claim())
+    assert (first.status, first.attempts, first.channel) == ("sending", 1, "email")
+    second = await store.claim_notification(*claim())
     assert (second.status, second.attempts) == ("sending", 2)
     assert second.created_at == first.created_at
     assert await count(database_url, notifications) == 1
 
 
+async def test_each_channel_has_its_own_row(store: Store) -> None:
+    sms = NotificationKey("1001", "sms", "shipped", "shipped:N1")
+    await store.claim_notification(*claim())
+    await store.mark_notification_sent(SHIPPED, "250 Ok")
+    texted = await store.claim_notification(sms, "sms-1", "+5511999990000")
+    assert (texted.status, texted.attempts, texted.recipient) == ("sending", 1, "+5511999990000")
+    await store.mark_notification_sent(sms, "SM1 queued")
+    rows = await store.list_notifications("1001")
+    assert [(row.channel, row.status, row.server_reply) for row in rows] == [
+        ("email", "sent", "250 Ok"),
+        ("sms", "sent", "SM1 queued"),
+    ]
+
+
 async def test_sent_notification_stays_sent(store: Store) -> None:
-    claim = ("1001", "shipped", "shipped:SIM-ONTIME-1", "<m2@ordertrack>", "ana@example.com")
-    await store.claim_notification(*claim)
-    await store.mark_notification_sent("1001", "shipped", "shipped:SIM-ONTIME-1", "250 2.0.0 Ok: queued")
-    again = await store.claim_notification(*claim)
+    await store.claim_notification(*claim())
+    await store.mark_notification_sent(SHIPPED, "250 2.0.0 Ok: queued")
+    again = await store.claim_notification(*claim())
     assert (again.status, again.attempts, again.server_reply) == ("sent", 1, "250 2.0.0 Ok: queued")
     assert again.sent_at is not None
     assert again.sent_at.tzinfo is UTC
-    await store.mark_notification_failed("1001", "shipped", "shipped:SIM-ONTIME-1", "late timeout")
+    await store.mark_notification_failed(SHIPPED, "late timeout")
     [row] = await store.list_notifications("1001")
     assert (row.status, row.last_error) == ("sent", None)
 
 
 async def test_failed_notification_is_claimed_again(store: Store) -> None:
-    claim = ("1001", "delivered", "delivered", "<m3@ordertrack>", "ana@example.com")
-    await store.claim_notification(*claim)
-    await store.mark_notification_failed("1001", "delivered", "delivered", "421 try again later")
+    await store.claim_notification(*claim())
+    await store.mark_notification_failed(SHIPPED, "421 try again later")
     [failed] = await store.list_notifications("1001")
     assert (failed.status, failed.last_error) == ("failed", "421 try again later")
-    retried = await store.claim_notification(*claim)
-    assert (retried.status, retried.attempts, retried.message_id) == ("sending", 2, "<m3@ordertrack>")
+    retried = await store.claim_notification(*claim())
+    assert (retried.status, retried.attempts, retried.message_id) == ("sending", 2, "<m@ordertrack>")
 
 
 async def test_delivering_notification_is_not_claimed_again(store: Store) -> None:
-    claim = ("1001", "shipped", "shipped:N1", "<m4@ordertrack>", "ana@example.com")
-    await store.claim_notification(*claim)
-    await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
-    again = await store.claim_notification(*claim)
+    await store.claim_notification(*claim())
+    await store.mark_notification_delivering(SHIPPED)
+    again = await store.claim_notification(*claim())
     assert (again.status, again.attempts, again.sent_at) == ("delivering", 1, None)
-    await store.mark_notification_sent("1001", "shipped", "shipped:N1", "250 Ok")
+    await store.mark_notification_sent(SHIPPED, "250 Ok")
     [row] = await store.list_notifications("1001")
     assert (row.status, row.server_reply) == ("sent", "250 Ok")
 
 
 async def test_unconfirmed_notification_is_not_claimed_again(store: Store) -> None:
-    claim = ("1001", "shipped", "shipped:N1", "<m5@ordertrack>", "ana@example.com")
-    await store.claim_notification(*claim)
-    await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
-    await store.mark_notification_unconfirmed("1001", "shipped", "shipped:N1", "attempt 1 stopped")
-    again = await store.claim_notification(*claim)
+    await store.claim_notification(*claim())
+    await store.mark_notification_delivering(SHIPPED)
+    await store.mark_notification_unconfirmed(SHIPPED, "attempt 1 stopped")
+    again = await store.claim_notification(*claim())
     assert (again.status, again.attempts, again.server_reply) == ("unconfirmed", 1, "attempt 1 stopped")
     assert again.sent_at is not None and again.sent_at.tzinfo is UTC
 
 
+async def test_suppressed_notification_is_not_claimed_again(store: Store) -> None:
+    await store.claim_notification(*claim())
+    await store.mark_notification_suppressed(SHIPPED, "the recipient unsubscribed")
+    again = await store.claim_notification(*claim())
+    assert (again.status, again.attempts, again.server_reply) == (
+        "suppressed",
+        1,
+        "the recipient unsubscribed",
+    )
+    assert again.sent_at is None
+
+
 async def test_only_a_sending_notification_becomes_delivering(store: Store) -> None:
     with pytest.raises(NotFoundError):
-        await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
-    await store.claim_notification("1001", "shipped", "shipped:N1", "<m6@ordertrack>", "ana@example.com")
-    await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
+        await store.mark_notification_delivering(SHIPPED)
+    await store.claim_notification(*claim())
+    await store.mark_notification_delivering(SHIPPED)
     with pytest.raises(NotificationStateError, match="'delivering', not 'sending'"):
-        await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
+        await store.mark_notification_delivering(SHIPPED)
 
 
 async def test_failed_delivery_is_claimed_as_sending_again(store: Store) -> None:
-    claim = ("1001", "shipped", "shipped:N1", "<m7@ordertrack>", "ana@example.com")
-    await store.claim_notification(*claim)
-    await store.mark_notification_delivering("1001", "shipped", "shipped:N1")
-    await store.mark_notification_failed("1001", "shipped", "shipped:N1", "554 rejected")
-    retried = await store.claim_notification(*claim)
+    await store.claim_notification(*claim())
+    await store.mark_notification_delivering(SHIPPED)
+    await store.mark_notification_failed(SHIPPED, "554 rejected")
+    retried = await store.claim_notification(*claim())
     assert (retried.status, retried.attempts, retried.last_error) == ("sending", 2, "554 rejected")
 
 
 async def test_marking_an_unclaimed_notification_fails(store: Store) -> None:
-    with pytest.raises(NotFoundError):
-        await store.mark_notification_sent("1001", "confirmation", "confirmed", "250 Ok")
+    with pytest.raises(NotFoundError, match="email shipped/shipped:N1 for order '1001'"):
+        await store.mark_notification_sent(SHIPPED, "250 Ok")
 
 
-async def test_list_notifications_in_claim_order(store: Store) -> None:
-    await store.claim_notification("1001", "confirmation", "confirmed", "<a@x>", "ana@example.com")
-    await store.claim_notification("1001", "shipped", "shipped:N1", "<b@x>", "ana@example.com")
-    await store.claim_notification("1002", "confirmation", "confirmed", "<c@x>", "bo@example.com")
-    assert [row.kind for row in await store.list_notifications("1001")] == ["confirmation", "shipped"]
+async def test_list_notifications_in_claim_order_with_every_column(store: Store) -> None:
+    await store.claim_notification(NotificationKey("1001", "email", "confirmation", "c"), "<a@x>", "a@x.com")
+    await store.claim_notification(NotificationKey("1001", "sms", "shipped", "s"), "sms-b", "+5511999990000")
+    await store.claim_notification(NotificationKey("1002", "email", "confirmation", "c"), "<c@x>", "b@x.com")
+    rows = await store.list_notifications("1001")
+    assert [(row.channel, row.kind) for row in rows] == [("email", "confirmation"), ("sms", "shipped")]
+    assert set(rows[0].model_dump()) == {
+        "order_id", "channel", "kind", "dedupe_key", "message_id", "recipient", "status", "attempts",
+        "last_error", "server_reply", "created_at", "sent_at",
+    }  # fmt: skip
+
+
+# -- unsubscribes -----------------------------------------------------------------------------
+
+
+async def test_unsubscribe_token_is_stable_per_address(store: Store) -> None:
+    token = await store.unsubscribe_token_for("Ana@Example.com")
+    assert len(token) == 32
+    assert await store.unsubscribe_token_for("ana@example.com") == token
+    assert await store.unsubscribe_token_for("bo@example.com") != token
+
+
+async def test_concurrent_token_requests_agree(store: Store, database_url: str) -> None:
+    tokens = await asyncio.gather(*(store.unsubscribe_token_for("ana@example.com") for _ in range(5)))
+    assert len(set(tokens)) == 1
+    assert await count(database_url, mail_recipients) == 1
+
+
+async def test_unsubscribe_is_idempotent_and_honoured_for_the_address(store: Store) -> None:
+    token = await store.unsubscribe_token_for("ana@example.com")
+    assert not await store.is_unsubscribed("ana@example.com")
+    assert await store.unsubscribe(token, "1001") == "ana@example.com"
+    first = await store.get_mail_recipient(token)
+    assert await store.unsubscribe(token, "1002") == "ana@example.com"
+    assert await store.get_mail_recipient(token) == first
+    assert first is not None and first.unsubscribed_order_id == "1001"
+    assert first.unsubscribed_at is not None and first.unsubscribed_at.tzinfo is UTC
+    assert await store.is_unsubscribed("ANA@example.com")
+    assert not await store.is_unsubscribed("bo@example.com")
+
+
+async def test_an_unknown_token_unsubscribes_nobody(store: Store) -> None:
+    await store.unsubscribe_token_for("ana@example.com")
+    assert await store.unsubscribe("x" * 32) is None
+    assert await store.get_mail_recipient("x" * 32) is None
+    assert not await store.is_unsubscribed("ana@example.com")
 
 
 # -- activities -------------------------------------------------------------------------------
