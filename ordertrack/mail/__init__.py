@@ -1,4 +1,5 @@
-"""Customer email: templates rendered per message kind, MIME composition, SMTP delivery and a dev sink.
+"""Customer messages: email and SMS texts rendered per kind and locale (gettext catalogs under
+`locales/`), MIME composition, SMTP delivery and a dev sink.
 
 Import the submodules directly; only `sink` needs aiosmtpd, so the worker never loads it.
 """
