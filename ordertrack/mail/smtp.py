@@ -11,69 +11,94 @@ leaves it unknown whether the server accepted the message. A failure there witho
 a `DeliveryUnknownError`, so the caller does not resend and risk a duplicate.
 """
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import getaddresses
+from typing import Literal
 
 import aiosmtplib
 from aiosmtplib.email import flatten_message
 
+from ordertrack.delivery import (
+    DeliveryError,
+    DeliveryUnknownError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from ordertrack.settings import Settings
 
 IMPLICIT_TLS_PORT = 465
+SUBMISSION_PORT = 587
+TlsMode = Literal["starttls", "implicit", "none"]
+# 5xx answers about our connection's setup (authentication or TLS required, credentials refused), not
+# about this message: retried, since an operator fixes the settings and the message then goes out.
+SETUP_REFUSALS = frozenset({530, 534, 535, 538})
 
 
-class MailError(Exception):
-    """Sending failed; `code` is the SMTP reply code when the server answered."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class PermanentMailError(MailError):
-    """The server refused this message for good (5xx): do not retry."""
-
-
-class TransientMailError(MailError):
-    """The message may go through later: retry."""
-
-
-class DeliveryUnknownError(TransientMailError):
-    """The connection failed or timed out during DATA with no reply: the server may have accepted it.
-
-    A subclass of TransientMailError so generic handlers still treat it as a failed send; a caller
-    that must not duplicate (the notify activity) catches it first and does not send again.
-    """
-
-
-def _classify(exc: aiosmtplib.SMTPException) -> MailError:
+def _classify(exc: aiosmtplib.SMTPException) -> DeliveryError:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [refused.code for refused in exc.recipients]
         text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-        error = PermanentMailError if any(code >= 500 for code in codes) else TransientMailError
+        error = PermanentDeliveryError if any(code >= 500 for code in codes) else TransientDeliveryError
         return error(f"recipient refused: {text}", max(codes))
     message_errors = (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError)
-    if isinstance(exc, message_errors) and exc.code >= 500:
-        return PermanentMailError(f"{type(exc).__name__}: {exc.code} {exc.message}", exc.code)
+    if isinstance(exc, message_errors) and exc.code >= 500 and exc.code not in SETUP_REFUSALS:
+        return PermanentDeliveryError(f"{type(exc).__name__}: {exc.code} {exc.message}", exc.code)
     code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
-    return TransientMailError(f"{type(exc).__name__}: {exc}", code)
+    return TransientDeliveryError(f"{type(exc).__name__}: {exc}", code)
+
+
+def tls_mode(settings: Settings) -> TlsMode:
+    """How to secure the connection: `SMTP_TLS` when set, else implicit TLS on 465, STARTTLS on 587
+    or with `SMTP_STARTTLS`, and plain text only to a mail catcher on this machine.
+
+    Plain text to another host must be asked for (`SMTP_TLS=none`), so a relay is never spoken to
+    in the clear by accident.
+    """
+    port, host = settings.smtp_port, settings.smtp_host
+    if settings.smtp_tls is not None:
+        if settings.smtp_starttls and settings.smtp_tls != "starttls":
+            raise ValueError(
+                f"ORDERTRACK_SMTP_STARTTLS is set but ORDERTRACK_SMTP_TLS is {settings.smtp_tls!r}; keep one"
+            )
+        return settings.smtp_tls
+    if port == IMPLICIT_TLS_PORT:
+        if settings.smtp_starttls:
+            raise ValueError(
+                f"ORDERTRACK_SMTP_STARTTLS is set but port {IMPLICIT_TLS_PORT} speaks implicit TLS; "
+                "use port 587 for STARTTLS or unset SMTP_STARTTLS"
+            )
+        return "implicit"
+    if settings.smtp_starttls or port == SUBMISSION_PORT:
+        return "starttls"
+    if _is_local(host):
+        return "none"
+    raise ValueError(
+        f"SMTP to {host}:{port} would travel in plain text: set ORDERTRACK_SMTP_TLS=starttls (port 587) "
+        "or implicit (port 465); =none only for a mail catcher you trust"
+    )
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SmtpMailer:
     """One connection per message: notifications are few and far between, so no pool to keep alive."""
 
     def __init__(self, settings: Settings) -> None:
-        use_tls = settings.smtp_port == IMPLICIT_TLS_PORT
-        if use_tls and settings.smtp_starttls:
-            raise ValueError(
-                f"ORDERTRACK_SMTP_STARTTLS is set but port {IMPLICIT_TLS_PORT} speaks implicit TLS; "
-                "use port 587 for STARTTLS or unset SMTP_STARTTLS"
-            )
+        mode = tls_mode(settings)
         self._hostname = settings.smtp_host
         self._port = settings.smtp_port
-        self._use_tls = use_tls
-        self._start_tls = settings.smtp_starttls
+        self._use_tls = mode == "implicit"
+        self._start_tls = mode == "starttls"  # False also stops aiosmtplib's opportunistic upgrade
+        self._cert_bundle = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
         self._timeout = settings.smtp_timeout
         # Credentials only with a username: a local sink or relay by IP needs none.
         self._username = settings.smtp_username or None
@@ -96,6 +121,7 @@ class SmtpMailer:
             password=self._password,
             use_tls=self._use_tls,
             start_tls=self._start_tls,
+            cert_bundle=self._cert_bundle,
             timeout=self._timeout,
         )
         try:
@@ -137,7 +163,7 @@ class SmtpMailer:
         except aiosmtplib.SMTPException as exc:
             raise _classify(exc) from exc
         except OSError as exc:  # e.g. a certificate failure during STARTTLS, which aiosmtplib does not wrap
-            raise TransientMailError(f"cannot reach {self._hostname}:{self._port}: {exc}") from exc
+            raise TransientDeliveryError(f"cannot reach {self._hostname}:{self._port}: {exc}") from exc
         return data
 
     async def _send_data(self, client: aiosmtplib.SMTP, data: bytes) -> str:
