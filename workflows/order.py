@@ -23,10 +23,11 @@ with workflow.unsafe.imports_passed_through():
         RECORD_CHANGE,
         SAVE_ORDER,
         SEND_NOTIFICATION,
+        SEND_SMS,
     )
     from ordertrack.domain import machine
     from ordertrack.domain.durations import format_duration
-    from ordertrack.domain.machine import Notice, Outcome, TransitionRejected
+    from ordertrack.domain.machine import Outcome, TransitionRejected
     from ordertrack.domain.messages import (
         AddressChangeRequest,
         CancelRequest,
@@ -34,6 +35,14 @@ with workflow.unsafe.imports_passed_through():
         FulfillmentUpdate,
         OrderInput,
         TokenRotationRequest,
+    )
+    from ordertrack.domain.notices import (
+        SMS_KINDS,
+        Channel,
+        MessageKind,
+        Notice,
+        next_daytime,
+        waits_for_daytime,
     )
     from ordertrack.domain.records import (
         ChangeRecord,
@@ -50,11 +59,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-MAIL_RETRY = RetryPolicy(
+# A refused address or number is final; an unreachable server or provider is retried until it is back.
+MESSAGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["MailRejected"],
+    non_retryable_error_types=["MessageRejected"],
 )
+SEND_ACTIVITY = {Channel.EMAIL: SEND_NOTIFICATION, Channel.SMS: SEND_SMS}
 # Shop webhooks: backoff from 2 s up to 10 min between attempts, for up to a day, then given up.
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -73,6 +84,20 @@ SEARCH_ATTRIBUTE_FIELDS: list[tuple[SearchAttributeKey[Any], str]] = [
 ]
 # While a carrier pushes webhooks for an order, poll it this many times less often.
 PUSH_SLOWDOWN = 4
+# Customer messages v2 (twelve kinds, texts, quiet hours, reminders, refusals on the timeline) came
+# after orders were already running: those replay and finish on the old path, without its marker.
+MESSAGES_V2 = "customer-messages-v2"
+V1_KINDS = frozenset(
+    {
+        MessageKind.CONFIRMATION,
+        MessageKind.SHIPPED,
+        MessageKind.DELAYED,
+        MessageKind.DELIVERED,
+        MessageKind.REVIEW_REQUEST,
+        MessageKind.CANCELLED,
+    }
+)
+V2_DEADLINES = frozenset({"review request without delivery", "failed attempt reminder"})
 # Errors after which polling this shipment again cannot help; ops see them in the timeline.
 POLL_GIVE_UP = ["TrackingNotFound", "CarrierAuthFailed", "UnknownCarrier"]
 
@@ -97,8 +122,9 @@ class OrderWorkflow:
             self._state = input.state
         self._ready = input.state is not None
         self._lock = asyncio.Lock()
-        self._outbox: list[NotificationRequest] = []
-        self._sending = False
+        # One queue per channel, each worked by its own courier; a channel is in flight while sending.
+        self._outboxes: dict[Channel, list[NotificationRequest]] = {channel: [] for channel in Channel}
+        self._in_flight: set[Channel] = set()
         self._webhook_outbox: list[ShopEvent] = []
         self._posting = False
         self._poll: asyncio.Task[TrackingSnapshot] | None = None
@@ -110,7 +136,8 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, input: OrderInput) -> OrderView:
-        couriers = [asyncio.create_task(self._deliver_notices())]
+        self._v2 = workflow.patched(MESSAGES_V2)
+        couriers = [asyncio.create_task(self._deliver_messages(channel)) for channel in Channel]
         if self._shop_webhooks:
             couriers.append(asyncio.create_task(self._deliver_shop_events()))
         if self._start is not None:
@@ -150,7 +177,8 @@ class OrderWorkflow:
         """Wait for the next thing that matters: a change, a poll result, or the nearest deadline."""
         self._steer_polling()
         version, poll, push = self._state.version, self._poll, self._last_push_at
-        due = [(when, d) for d in machine.DEADLINES if (when := d.due(self._state, self._policy))]
+        deadlines = [d for d in machine.DEADLINES if self._v2 or d.name not in V2_DEADLINES]
+        due = [(when, d) for d in deadlines if (when := d.due(self._state, self._policy))]
         wakes = [(when, d.name) for when, d in due]
         if (quiet_at := self._pushes_quiet_at()) and quiet_at > workflow.now():
             wakes.append((quiet_at, "poll faster again"))
@@ -179,6 +207,9 @@ class OrderWorkflow:
 
     def _deadline_passed(self, deadline: machine.Deadline, state: OrderState) -> Outcome:
         return deadline.passed(state, self._policy, workflow.now())
+
+    def _message_refused(self, description: str, state: OrderState) -> Outcome:
+        return machine.on_message_refused(state, description, workflow.now())
 
     # -- the one place where a change is made ----------------------------------------------------
 
@@ -216,16 +247,31 @@ class OrderWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
         workflow.set_current_details(current_details(self._view()))
-        self._outbox.extend(self._notification(notice) for notice in outcome.notices)
+        for outbox in self._outboxes.values():
+            outbox[:] = [request for request in outbox if request.kind not in outcome.withdrawn]
+        for notice in outcome.notices:
+            for channel in self._channels(notice):
+                self._outboxes[channel].append(self._notification(notice, channel))
         if self._shop_webhooks and (
             previous is None or (previous.status, previous.delayed) != (state.status, state.delayed)
         ):
             self._webhook_outbox.append(self._shop_event(outcome))
 
-    def _notification(self, notice: Notice) -> NotificationRequest:
+    def _channels(self, notice: Notice) -> list[Channel]:
+        """The customer's choice from the order: email, and texts for the moments worth one."""
+        wants, phone = self._order.notify, self._order.customer.phone
+        if not self._v2:
+            return [Channel.EMAIL] if wants.email and notice.kind in V1_KINDS else []
+        channels = [Channel.EMAIL] if wants.email else []
+        if wants.sms and phone and notice.kind in SMS_KINDS:
+            channels.append(Channel.SMS)
+        return channels
+
+    def _notification(self, notice: Notice, channel: Channel) -> NotificationRequest:
         return NotificationRequest(
             kind=notice.kind,
             dedupe_key=notice.dedupe_key,
+            channel=channel,
             order=self._order.model_copy(update={"shipping_address": self._state.shipping_address}),
             view=self._view(timeline=False),
             details=notice.details,
@@ -246,24 +292,52 @@ class OrderWorkflow:
             delay_reason=state.delay_reason,
         )
 
-    async def _deliver_notices(self) -> None:
-        """Send queued messages one at a time, in order, without holding up the order's progress."""
+    async def _deliver_messages(self, channel: Channel) -> None:
+        """Send one channel's queued messages one at a time, in order, without holding up the order.
+
+        Texts and marketing mail wait for the customer's daytime on a durable timer; one withdrawn
+        meanwhile (an operator reverted what it announced) is dropped. A refusal for good (a bad
+        address or number) is recorded on the timeline for ops, and the order carries on.
+        """
+        outbox = self._outboxes[channel]
         while True:
-            await workflow.wait_condition(lambda: bool(self._outbox))
-            self._sending = True
-            request = self._outbox.pop(0)
+            await workflow.wait_condition(lambda: bool(outbox))
+            request = outbox[0]
+            quiet = self._v2 and waits_for_daytime(request.kind, channel)
+            if quiet and not await self._daytime_for(request, outbox):
+                continue
+            outbox.pop(0)
+            self._in_flight.add(channel)
             try:
                 await workflow.execute_activity(
-                    SEND_NOTIFICATION,
+                    SEND_ACTIVITY[channel],
                     request,
                     start_to_close_timeout=timedelta(minutes=1),
-                    retry_policy=MAIL_RETRY,
-                    summary=f"email {request.kind.value} ({request.dedupe_key})",
+                    retry_policy=MESSAGE_RETRY,
+                    summary=f"{channel.value} {request.kind.value} ({request.dedupe_key})",
                 )
             except ActivityError as err:
-                workflow.logger.warning("message %s not sent: %s", request.dedupe_key, err.cause or err)
+                cause = err.cause
+                if isinstance(cause, ApplicationError) and cause.type == "MessageRejected":
+                    await self._set_status(partial(self._message_refused, cause.message))
+                else:
+                    workflow.logger.warning("message %s not sent: %s", request.dedupe_key, cause or err)
             finally:
-                self._sending = False
+                self._in_flight.discard(channel)
+
+    async def _daytime_for(self, request: NotificationRequest, outbox: list[NotificationRequest]) -> bool:
+        """Wait until 08:00-20:00 where the customer lives; False when the message was withdrawn."""
+        zone = self._order.customer.time_zone or self._policy.default_time_zone
+        send_at = next_daytime(workflow.now(), zone, self._policy.daytime_starts, self._policy.daytime_ends)
+        if send_at > workflow.now():
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: not outbox or outbox[0] is not request,
+                    timeout=send_at - workflow.now(),
+                    timeout_summary=f"quiet hours: {request.channel.value} {request.kind.value} "
+                    f"at {send_at:%Y-%m-%d %H:%M} {zone} time",
+                )
+        return bool(outbox) and outbox[0] is request
 
     async def _deliver_shop_events(self) -> None:
         """POST queued shop events one at a time, in order, without holding up the order's progress.
@@ -298,8 +372,8 @@ class OrderWorkflow:
         await workflow.wait_condition(
             lambda: (
                 workflow.all_handlers_finished()
-                and not self._outbox
-                and not self._sending
+                and not any(self._outboxes.values())
+                and not self._in_flight
                 and not self._webhook_outbox
                 and not self._posting
             )

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings
+from ordertrack.sms.sink import DEV_FROM, SmsSink
+from ordertrack.sms.twilio import TwilioSms
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
 from worker import order_activities
@@ -66,8 +69,17 @@ class Harness:
     def client(self) -> Client:
         return self.env.client
 
-    def mails_for(self, email: str) -> list[str]:
-        return [str(m["Subject"]) for m in self.sink.messages if email in str(m["To"])]
+    sms: SmsSink | None = None
+
+    def mails_for(self, email: str) -> list[EmailMessage]:
+        return [m for m in self.sink.messages if email in str(m["To"])]
+
+    def kinds_mailed(self, email: str) -> list[str]:
+        """The kinds of the mails `email` received, in order."""
+        return [str(m["X-Ordertrack-Message"]) for m in self.mails_for(email)]
+
+    def texts_for(self, phone: str) -> list[str]:
+        return [text.body for text in self.sms.messages if text.to == phone] if self.sms else []
 
     async def advance_until(
         self,
@@ -110,6 +122,7 @@ async def order_worker(
     sink: MailSink,
     task_queue: str,
     webhooks: ShopWebhookActivities | None = None,
+    sms: SmsSink | None = None,
 ) -> AsyncIterator[Harness]:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     await migrate(database_url)
@@ -124,9 +137,12 @@ async def order_worker(
         public_url="https://shop.example",
         mail_from=settings.mail_from,
         webhooks=webhooks,
+        sms=TwilioSms(sms.url, account_sid=sms.account_sid, auth_token=sms.auth_token, from_number=DEV_FROM)
+        if sms
+        else None,
     )
     async with Worker(env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=activities):
-        harness = Harness(env, task_queue, store, sink, carrier)
+        harness = Harness(env, task_queue, store, sink, carrier, sms=sms)
         yield harness
         await harness.terminate_leftovers()
     await store.close()

@@ -1,0 +1,176 @@
+"""Customer messages in the workflow, on skipped time: texts, quiet hours, reminders, refusals, reverts."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from ordertrack.domain.messages import CancelRequest, CorrectionRequest
+from ordertrack.domain.models import Order
+from ordertrack.domain.statuses import OrderStatus
+from ordertrack.domain.timeline import EntryKind
+from ordertrack.domain.view import OrderView
+from ordertrack.mail.sink import MailSink
+from ordertrack.sms.sink import SmsSink
+from starter import client as orders
+from tests.workflows.harness import Harness, order_worker
+from tests.workflows.test_order_workflow import ON_TIME, POLICY, kinds_sent, new_order, ship, start
+from workflows.order import OrderWorkflow
+
+PHONE = "+5511999990000"
+
+
+@pytest.fixture
+async def harness(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink, sms_sink: SmsSink
+) -> AsyncIterator[Harness]:
+    task_queue = f"orders-{uuid.uuid4()}"
+    async with order_worker(time_skipping_env, tmp_path, mail_sink, task_queue, sms=sms_sink) as running:
+        yield running
+
+
+def texting_order(time_zone: str = "America/Sao_Paulo") -> Order:
+    order = new_order()
+    customer = order.customer.model_copy(update={"phone": PHONE, "time_zone": time_zone})
+    return order.model_copy(update={"customer": customer, "notify": {"email": True, "sms": True}})
+
+
+def zone_where_it_is(hour: int, now: datetime) -> str:
+    """An `Etc/GMT` zone whose local time is `hour` o'clock-ish right now (for quiet-hour tests)."""
+    offset = (hour - now.hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs
+
+
+async def sends_of(handle: WorkflowHandle[OrderWorkflow, OrderView], activity: str) -> list[datetime]:
+    """When each `activity` was scheduled, from the workflow's history (server time)."""
+    times = []
+    async for event in handle.fetch_history_events():
+        scheduled = event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        if scheduled and event.activity_task_scheduled_event_attributes.activity_type.name == activity:
+            times.append(event.event_time.ToDatetime(tzinfo=UTC))
+    return times
+
+
+async def test_texts_go_for_the_moments_worth_one_and_only_in_the_daytime(harness: Harness):
+    order = texting_order()
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    result = await harness.run_to_end(handle)
+    assert result.status == OrderStatus.COMPLETED
+
+    assert kinds_sent(harness, order) == ON_TIME
+    log = await harness.store.list_notifications(order.order_id)
+    texted = [row.kind for row in log if row.channel == "sms"]
+    assert texted == ["shipped", "out_for_delivery", "delivered"]  # no confirmation, no review request
+    assert {row.status for row in log} == {"sent"}
+    assert len(harness.texts_for(PHONE)) == 3
+    assert all(f"/t/{result.tracking_token}" in text for text in harness.texts_for(PHONE))
+    # Texts and the review request wait for 08:00-20:00 in São Paulo.
+    zone = ZoneInfo("America/Sao_Paulo")
+    for sent_at in [*await sends_of(handle, "send_sms"), (await sends_of(handle, "send_notification"))[-1]]:
+        assert time(8) <= sent_at.astimezone(zone).time() < time(20), sent_at.astimezone(zone)
+
+
+async def test_a_text_at_night_waits_on_a_durable_timer_for_the_morning(
+    harness: Harness, time_skipping_env: WorkflowEnvironment
+):
+    now = await time_skipping_env.get_current_time()
+    order = texting_order(time_zone=zone_where_it_is(2, now))
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    for _ in range(100):  # email goes at once (the courier works apart from the update)
+        if len(kinds_sent(harness, order)) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert kinds_sent(harness, order) == ["confirmation", "shipped"]
+    assert harness.texts_for(PHONE) == []
+
+    await time_skipping_env.sleep(timedelta(hours=7))
+    texts = await sends_of(handle, "send_sms")
+    assert texts, "the morning came and no text went"
+    local = texts[0].astimezone(ZoneInfo(order.customer.time_zone or "UTC"))
+    assert local.time() >= time(8) and local - now.astimezone(local.tzinfo) >= timedelta(hours=5)
+    assert harness.texts_for(PHONE)[0]
+
+
+async def test_an_operator_revert_withdraws_a_text_still_waiting_for_the_morning(
+    harness: Harness, time_skipping_env: WorkflowEnvironment
+):
+    now = await time_skipping_env.get_current_time()
+    order = texting_order(time_zone=zone_where_it_is(2, now))
+    await start(harness, order)
+    await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    delivered = CorrectionRequest(
+        status=OrderStatus.DELIVERED, reason="customer called: got it", operator="rita"
+    )
+    await orders.correct_status(harness.client, order.order_id, delivered)
+    back = CorrectionRequest(status=OrderStatus.IN_TRANSIT, reason="wrong customer, sorry", operator="rita")
+    await orders.correct_status(harness.client, order.order_id, back)
+
+    await time_skipping_env.sleep(timedelta(hours=7))
+    log = await harness.store.list_notifications(order.order_id)
+    assert [row.kind for row in log if row.channel == "sms"] == ["shipped"]  # "delivered" withdrawn
+    assert len(harness.texts_for(PHONE)) == 1
+    # The delivered email had gone at once, before the revert: transactional mail does not wait.
+    assert "delivered" in kinds_sent(harness, order)
+
+
+async def test_a_failed_attempt_still_unresolved_gets_one_reminder(harness: Harness):
+    order = new_order()
+    handle = await start(
+        harness, order, POLICY.model_copy(update={"failed_attempt_follow_up": timedelta(hours=6)})
+    )
+    await ship(harness, order, f"SIM-FAILED-{order.order_id}")
+    result = await harness.run_to_end(handle)
+    assert kinds_sent(harness, order) == [
+        "confirmation",
+        "shipped",
+        "out_for_delivery",
+        "delivery_failed",
+        "delivery_failed",
+        "out_for_delivery",
+        "delivered",
+        "review_request",
+    ]
+    keys = [row.dedupe_key for row in await harness.store.list_notifications(order.order_id)]
+    assert "delivery-failed:1:follow-up" in keys
+    reminders = [e for e in result.timeline if e.kind == EntryKind.MESSAGE]
+    assert len(reminders) == 1 and "reminder sent" in reminders[0].message
+
+
+async def test_a_refused_number_is_recorded_for_ops_and_the_order_completes(
+    harness: Harness, sms_sink: SmsSink
+):
+    order = texting_order()
+    sms_sink.reject_numbers.add(PHONE)
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    result = await harness.run_to_end(handle)
+    assert result.status == OrderStatus.COMPLETED
+    assert kinds_sent(harness, order) == ON_TIME  # email unaffected
+    log = await harness.store.list_notifications(order.order_id)
+    texts = [row for row in log if row.channel == "sms"]
+    assert [(row.status, row.attempts) for row in texts] == [("failed", 1)] * 3  # not retried
+    refusals = [e for e in result.timeline if e.kind == EntryKind.MESSAGE]
+    assert len(refusals) == 3 and all("21211" in e.message for e in refusals)
+
+
+async def test_an_operator_can_cancel_without_telling_the_customer(harness: Harness):
+    order = new_order()
+    handle = await start(harness, order)
+    await orders.cancel_order(
+        harness.client,
+        order.order_id,
+        CancelRequest(reason="fraud check failed", operator="rita", notify_customer=False),
+    )
+    result = await handle.result()
+    assert result.status == OrderStatus.CANCELLED
+    assert kinds_sent(harness, order) == ["confirmation"]
