@@ -14,12 +14,14 @@ import sys
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
 from ordertrack.domain.messages import (
@@ -29,19 +31,29 @@ from ordertrack.domain.messages import (
     FulfillmentUpdate,
 )
 from ordertrack.domain.models import Address, Order
+from ordertrack.domain.notices import SMS_KINDS, MessageKind
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.settings import get_settings
+from ordertrack.store import NotificationRow, Store, create_engine
 from starter import bulk
 from starter import client as orders
 
 app = typer.Typer(help="ordertrack: durable order tracking on Temporal.", no_args_is_help=True)
 order_app = typer.Typer(help="Start, inspect and change orders.", no_args_is_help=True)
 db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
+mail_app = typer.Typer(help="Customer messages.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
 app.add_typer(db_app, name="db")
+app.add_typer(mail_app, name="mail")
 
 T = TypeVar("T")
+
+
+class PreviewFormat(StrEnum):
+    HTML = "html"
+    TEXT = "text"
+    SMS = "sms"
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -169,6 +181,13 @@ async def _send(action: Callable[[Any], Awaitable[OrderView]], as_json: bool) ->
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the order's view as JSON.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")]
+NotifyOption = Annotated[
+    bool,
+    typer.Option(
+        "--notify-customer/--no-notify-customer",
+        help="Send the customer the message this change deserves (cancelled, address changed...).",
+    ),
+]
 OperatorOption = Annotated[str, typer.Option("--operator", default_factory=default_operator, help="Who.")]
 
 
@@ -193,8 +212,34 @@ async def order_start(path: Annotated[str, typer.Argument(help="Order JSON file,
 @order_app.command("show")
 @run
 async def order_show(order_id: str, as_json: JsonFlag = False) -> None:
-    """Status, delay flag, tracking and timeline, from the order's workflow."""
-    print_view(await orders.get_order(await _client(), order_id), as_json)
+    """Status, delay flag, tracking and timeline from the order's workflow, and the messages sent to
+    the customer from the read model's notification log."""
+    view = await orders.get_order(await _client(), order_id)
+    log, unavailable = await _message_log(order_id)
+    if as_json:
+        document = view.model_dump(mode="json") | {"messages": [row.model_dump(mode="json") for row in log]}
+        typer.echo(json.dumps(document, indent=2))
+        return
+    print_view(view, as_json)
+    typer.echo("  messages:" + (f" (read model unavailable: {unavailable})" if unavailable else ""))
+    for row in log:
+        reply = row.server_reply or row.last_error or ""
+        typer.echo(
+            f"    {row.created_at:%Y-%m-%d %H:%M:%S} {row.channel:<5} {row.kind:<20} {row.status:<11} "
+            f"{row.dedupe_key}  {row.message_id}  {reply}".rstrip()
+        )
+
+
+async def _message_log(order_id: str) -> tuple[list[NotificationRow], str | None]:
+    """The order's notification log, or why it could not be read (the CLI may run far from the
+    database; the workflow's part of `show` is still worth printing)."""
+    engine = create_engine(get_settings().database_url)
+    try:
+        return await Store(engine).list_notifications(order_id), None
+    except (OSError, SQLAlchemyError) as err:
+        return [], str(err).splitlines()[0]
+    finally:
+        await engine.dispose()
 
 
 SinceOption = Annotated[
@@ -307,20 +352,27 @@ async def order_correct(
     status: Annotated[OrderStatus, typer.Option(help="The status to set.")],
     reason: ReasonOption,
     operator: OperatorOption,
+    notify_customer: NotifyOption = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Correct an order's status by hand, with a reason (audited)."""
-    request = CorrectionRequest(status=status, reason=reason, operator=operator)
+    request = CorrectionRequest(
+        status=status, reason=reason, operator=operator, notify_customer=notify_customer
+    )
     await _send(lambda client: orders.correct_status(client, order_id, request), as_json)
 
 
 @order_app.command("cancel")
 @run
 async def order_cancel(
-    order_id: str, reason: ReasonOption, operator: OperatorOption, as_json: JsonFlag = False
+    order_id: str,
+    reason: ReasonOption,
+    operator: OperatorOption,
+    notify_customer: NotifyOption = True,
+    as_json: JsonFlag = False,
 ) -> None:
     """Cancel an order that has not shipped yet."""
-    request = CancelRequest(reason=reason, operator=operator)
+    request = CancelRequest(reason=reason, operator=operator, notify_customer=notify_customer)
     await _send(lambda client: orders.cancel_order(client, order_id, request), as_json)
 
 
@@ -331,11 +383,15 @@ async def order_address(
     path: Annotated[str, typer.Argument(help="Address JSON file, or - for stdin.")],
     reason: ReasonOption,
     operator: OperatorOption,
+    notify_customer: NotifyOption = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Fix the shipping address of an order that has not shipped yet."""
     request = AddressChangeRequest(
-        address=Address.model_validate(read_json(path)), reason=reason, operator=operator
+        address=Address.model_validate(read_json(path)),
+        reason=reason,
+        operator=operator,
+        notify_customer=notify_customer,
     )
     await _send(lambda client: orders.change_shipping_address(client, order_id, request), as_json)
 
@@ -436,3 +492,20 @@ async def db_upgrade() -> None:
 
     await migrate(get_settings().database_url)
     typer.echo("database is at the latest schema")
+
+
+@mail_app.command("preview")
+@run
+async def mail_preview(
+    kind: Annotated[MessageKind, typer.Argument(help="The message kind.")],
+    locale: Annotated[str, typer.Option(help="en, pt-BR, es, ca or ko (others fall back to en).")] = "en",
+    format: Annotated[
+        PreviewFormat, typer.Option("--format", help="html, text (with its subject) or sms.")
+    ] = PreviewFormat.TEXT,
+) -> None:
+    """Render a message for a sample order, for people editing templates and translations."""
+    from ordertrack.mail.preview import preview
+
+    if format == PreviewFormat.SMS and kind not in SMS_KINDS:
+        fail(f"{kind.value} is never sent as a text; texts go for {', '.join(sorted(SMS_KINDS))}", 2)
+    typer.echo(preview(kind, locale, format.value), nl=False)

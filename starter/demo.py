@@ -27,6 +27,18 @@ CASTING = [
     ("Sam Taylor", "en", "Austin", "US", None, False),  # payment never arrives: cancelled on timeout
 ]
 
+# Where the demo customers live, for quiet hours and the times in their messages.
+TIME_ZONES = {
+    "BR": "America/Sao_Paulo",
+    "PT": "Europe/Lisbon",
+    "ES": "Europe/Madrid",
+    "KR": "Asia/Seoul",
+    "GB": "Europe/London",
+    "US": "America/Chicago",
+}
+# These customers also asked for text messages (they land in the SMS sink under var/sms/).
+TEXTED = {"Ana Souza": "+5511999990000", "Marta García": "+34600111222"}
+
 WAREHOUSE = [FulfillmentEvent.PICKING_STARTED, FulfillmentEvent.PACKED, FulfillmentEvent.SHIPPED]
 
 
@@ -39,7 +51,13 @@ def sample_order(order_id: str, name: str, locale: str, city: str, country: str,
         {
             "order_id": order_id,
             "placed_at": datetime.now(UTC).isoformat(),
-            "customer": {"name": name, "email": f"{mailbox}@example.com", "locale": locale},
+            "customer": {
+                "name": name,
+                "email": f"{mailbox}@example.com",
+                "locale": locale,
+                "time_zone": TIME_ZONES[country],
+                "phone": TEXTED.get(name),
+            },
             "shipping_address": {
                 "name": name,
                 "line1": "1 Sample Street",
@@ -54,6 +72,7 @@ def sample_order(order_id: str, name: str, locale: str, city: str, country: str,
             "currency": "EUR",
             "total": str(Decimal("39.90") * 2 + Decimal("15.00")),
             "payment": {"status": "paid" if paid else "pending", "method": "card"},
+            "notify": {"email": True, "sms": name in TEXTED},
         }
     )
 

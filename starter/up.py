@@ -1,22 +1,26 @@
 """`ordertrack up`: the whole system on embedded defaults, in one terminal; Ctrl-C stops it all.
 
 Temporal dev server (state in `var/temporal.db`, UI on :8233), the worker, a local SMTP sink that
-keeps every mail under `var/mail/`, and the simulated carrier; `--demo` also feeds sample orders.
+keeps every mail under `var/mail/`, an SMS sink that keeps every text under `var/sms/`, and the
+simulated carrier; `--demo` also feeds sample orders.
 """
 
 import asyncio
 import contextlib
 import logging
 import signal
-from datetime import timedelta
+from datetime import time, timedelta
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 
 from ordertrack.carriers.simulator import FaultConfig, serve_simulator
 from ordertrack.mail.sink import MailSink
 from ordertrack.settings import VAR_DIR, ApiKey, Settings
+from ordertrack.sms.sink import DEFAULT_PORT as SMS_SINK_PORT
+from ordertrack.sms.sink import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM, SmsSink
 from ordertrack.web.server import serve
 from starter.client import connect
 from starter.devserver import start_dev_server
@@ -40,6 +44,11 @@ DEMO_POLICY = {
     "review_request_delay": timedelta(seconds=30),
     "payment_timeout": timedelta(seconds=60),
     "estimate_slip": timedelta(seconds=12),
+    "failed_attempt_follow_up": timedelta(seconds=4),
+    "review_without_delivery_after": timedelta(minutes=2),
+    # Quiet hours off: a demo day lasts 24 s, so waiting for 08:00 would stall it for real hours.
+    "daytime_starts": time(0, 0),
+    "daytime_ends": time(0, 0),
 }
 
 
@@ -72,6 +81,7 @@ async def _stack(settings: Settings, demo: bool) -> None:
         ui_codec_endpoint=codec_endpoint,
     )
     sink = MailSink(VAR_DIR / "mail", host=settings.smtp_host, port=settings.smtp_port)
+    sms_sink = SmsSink(VAR_DIR / "sms", port=SMS_SINK_PORT) if _texts_to_sink(settings) else None
     tasks: list[asyncio.Task[None]] = []
     try:
         # One Runtime for the worker and the HTTP server, so /metrics shows the worker's SDK metrics.
@@ -93,6 +103,9 @@ async def _stack(settings: Settings, demo: bool) -> None:
         log.info(
             "SMTP sink on %s:%d, mails kept in %s", settings.smtp_host, settings.smtp_port, VAR_DIR / "mail"
         )
+        if sms_sink is not None:
+            sms_sink.start()
+            log.info("SMS sink on %s, texts kept in %s", sms_sink.url, VAR_DIR / "sms")
         sim = urlsplit(settings.simulated_carrier_url)
         speed = settings.simulated_carrier_speed
         services = [
@@ -132,10 +145,17 @@ async def _stack(settings: Settings, demo: bool) -> None:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         sink.stop()
+        if sms_sink is not None:
+            sms_sink.stop()
         server.terminate()
         with contextlib.suppress(Exception):
             server.wait(timeout=15)
         log.info("stopped")
+
+
+def _texts_to_sink(settings: Settings) -> bool:
+    """Texts go to the local SMS sink unless a real provider is configured."""
+    return settings.sms_provider_url == f"http://127.0.0.1:{SMS_SINK_PORT}"
 
 
 def run_stack(settings: Settings, *, demo: bool) -> None:
@@ -143,6 +163,15 @@ def run_stack(settings: Settings, *, demo: bool) -> None:
     VAR_DIR.mkdir(exist_ok=True)
     if not settings.api_keys:
         settings = settings.model_copy(update={"api_keys": DEV_API_KEYS})
+    if settings.sms_account_sid is None:
+        settings = settings.model_copy(
+            update={
+                "sms_provider_url": f"http://127.0.0.1:{SMS_SINK_PORT}",
+                "sms_account_sid": DEV_ACCOUNT_SID,
+                "sms_auth_token": SecretStr(DEV_AUTH_TOKEN),
+                "sms_from": DEV_FROM,
+            }
+        )
     if demo:
         settings = settings.model_copy(update={**DEMO_POLICY, "simulated_carrier_speed": DEMO_SPEED})
     asyncio.run(_stack(settings, demo))
