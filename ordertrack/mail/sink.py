@@ -66,15 +66,20 @@ class MailSink:
         self.port = port
         self.reject_addresses = {address.lower() for address in reject_addresses or set()}
         self.messages: list[EmailMessage] = []
-        self._controller = Controller(_Handler(self), hostname=host, port=port)
+        self._handler = _Handler(self)
+        self._controller: Controller | None = None
 
     def start(self) -> None:
+        """Start serving; a stopped sink starts again on the same port (an outage, in tests)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(self._handler, hostname=self.host, port=self.port)
         self._controller.start()
         logger.info("mail sink listening on %s:%d, saving to %s", self.host, self.port, self.directory)
 
     def stop(self) -> None:
-        self._controller.stop()
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
 
     def __enter__(self) -> Self:
         self.start()

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from ordertrack.mail.sink import MailSink
+from ordertrack.sms.sink import SmsSink
 
 ORDERTRACK = str(Path(sys.executable).parent / "ordertrack")
 
@@ -29,6 +30,11 @@ FAST_POLICY = {
     "ORDERTRACK_STALE_TRACKING_AFTER": "60s",
     "ORDERTRACK_REVIEW_REQUEST_DELAY": "2s",
     "ORDERTRACK_ESTIMATE_SLIP": "1s",
+    # A failed attempt unresolved for 6 simulated hours gets its reminder (the journey redelivers after 14).
+    "ORDERTRACK_FAILED_ATTEMPT_FOLLOW_UP": "1s",
+    # Quiet hours are off here (equal times): real time cannot be skipped; the workflow tests cover them.
+    "ORDERTRACK_DAYTIME_STARTS": "00:00",
+    "ORDERTRACK_DAYTIME_ENDS": "00:00",
 }
 
 
@@ -40,6 +46,7 @@ class Stack:
     sim_port: int
     workdir: Path
     task_queue: str
+    sms: SmsSink | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -55,6 +62,16 @@ class Stack:
             "ORDERTRACK_SIMULATED_CARRIER_URL": f"http://127.0.0.1:{self.sim_port}",
             "ORDERTRACK_PUBLIC_URL": "https://shop.example",
             "ORDERTRACK_OPERATOR": "e2e-operator",
+            **(self._sms_settings() if self.sms else {}),
+        }
+
+    def _sms_settings(self) -> dict[str, str]:
+        assert self.sms is not None
+        return {
+            "ORDERTRACK_SMS_PROVIDER_URL": self.sms.url,
+            "ORDERTRACK_SMS_ACCOUNT_SID": self.sms.account_sid,
+            "ORDERTRACK_SMS_AUTH_TOKEN": self.sms.auth_token,
+            "ORDERTRACK_SMS_FROM": "+15005550006",
         }
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:

@@ -107,10 +107,18 @@ async def test_history_holds_only_ciphertext_and_the_codec_opens_it(
         started_event = history.events[0].workflow_execution_started_event_attributes
         [order_input] = started_event.input.payloads
         assert key_id(order_input) == "old"
-        # What may stay plain is the search attributes, which hold no PII by design.
+        # What may stay plain: the search attributes, which hold no PII by design, and the SDK's
+        # own patch markers (written by its core, past the codec), which hold only a patch's name.
         plain = [p for p in payloads if key_id(p) is None]
         indexed = [p for e in history.events for p in payloads_in(_search_attributes_of(e))]
-        assert all(any(p == q for q in indexed) for p in plain)
+        markers = [
+            p
+            for e in history.events
+            if e.HasField("marker_recorded_event_attributes")
+            for p in payloads_in(e.marker_recorded_event_attributes)
+        ]
+        assert markers and all(b"customer-messages-v2" in p.data for p in markers)
+        assert all(any(p == q for q in indexed + markers) for p in plain)
 
         # 4. The codec endpoint opens them all, under either key.
         body = json_format.MessageToDict(Payloads(payloads=[p for p in payloads if key_id(p)]))
