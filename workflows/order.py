@@ -66,6 +66,9 @@ MESSAGE_RETRY = RetryPolicy(
     non_retryable_error_types=["MessageRejected"],
 )
 SEND_ACTIVITY = {Channel.EMAIL: SEND_NOTIFICATION, Channel.SMS: SEND_SMS}
+# A message that will never go out, recorded on the timeline for ops: a refused address or number,
+# or texts asked for by an order while this deployment has no SMS provider configured.
+MESSAGE_REFUSALS = frozenset({"MessageRejected", "SmsNotConfigured"})
 # Shop webhooks: backoff from 2 s up to 10 min between attempts, for up to a day, then given up.
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -318,7 +321,7 @@ class OrderWorkflow:
                 )
             except ActivityError as err:
                 cause = err.cause
-                if isinstance(cause, ApplicationError) and cause.type == "MessageRejected":
+                if isinstance(cause, ApplicationError) and cause.type in MESSAGE_REFUSALS:
                     await self._set_status(partial(self._message_refused, cause.message))
                 else:
                     workflow.logger.warning("message %s not sent: %s", request.dedupe_key, cause or err)

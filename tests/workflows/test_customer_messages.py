@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.domain.messages import CancelRequest, CorrectionRequest
-from ordertrack.domain.models import Order
+from ordertrack.domain.models import NotifyPreferences, Order
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import EntryKind
 from ordertrack.domain.view import OrderView
@@ -39,7 +39,7 @@ async def harness(
 def texting_order(time_zone: str = "America/Sao_Paulo") -> Order:
     order = new_order()
     customer = order.customer.model_copy(update={"phone": PHONE, "time_zone": time_zone})
-    return order.model_copy(update={"customer": customer, "notify": {"email": True, "sms": True}})
+    return order.model_copy(update={"customer": customer, "notify": NotifyPreferences(email=True, sms=True)})
 
 
 def zone_where_it_is(hour: int, now: datetime) -> str:
