@@ -174,3 +174,17 @@ async def test_an_operator_can_cancel_without_telling_the_customer(harness: Harn
     result = await handle.result()
     assert result.status == OrderStatus.CANCELLED
     assert kinds_sent(harness, order) == ["confirmation"]
+
+
+async def test_texts_asked_for_without_an_sms_provider_are_recorded_for_ops(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink
+):
+    async with order_worker(time_skipping_env, tmp_path, mail_sink, f"orders-{uuid.uuid4()}") as h:
+        order = texting_order()
+        handle = await start(h, order)
+        await ship(h, order, f"SIM-ONTIME-{order.order_id}")
+        result = await h.run_to_end(handle)
+    assert result.status == OrderStatus.COMPLETED
+    assert kinds_sent(h, order) == ON_TIME
+    missing = [e.message for e in result.timeline if e.kind == EntryKind.MESSAGE]
+    assert len(missing) == 3 and all("SMS is not configured" in message for message in missing)
