@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up demo test lint format bench clean
+.PHONY: install up demo test lint format messages bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: lint
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# After changing a customer-facing string: re-extract it and merge into every locale's catalog.
+messages: $(STAMP)
+	$(BIN)/python -m ordertrack.mail.catalogs update
+	$(BIN)/python -m ordertrack.mail.catalogs check
 
 bench: $(STAMP)
 	$(BIN)/python bench/history_growth.py
