@@ -1,33 +1,41 @@
-"""Record order histories for the replay test: `.venv/bin/python -m tests.histories.record`.
+"""Record order histories for the replay test: `.venv/bin/python -m tests.histories.record [FOLDER]`.
 
 Plays representative journeys on the time-skipping server with the real activities and saves each
-workflow's history as JSON beside this file. Re-record only on purpose: the point of the files is
-that a workflow change which cannot replay them would break orders already running.
+workflow's history as JSON in FOLDER (default `customer_messages_v2/` beside this file). The JSON files
+directly beside this file were recorded before the `customer-messages-v2` patch and are never
+re-recorded: they stand for orders that were already running when it shipped. Re-record only on
+purpose: the point of the files is that a workflow change which cannot replay them would break orders
+already running.
 """
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from ordertrack.domain.messages import CancelRequest, CorrectionRequest
+from ordertrack.domain.messages import CancelRequest, CorrectionRequest, FulfillmentUpdate
 from ordertrack.domain.policy import TimingPolicy
-from ordertrack.domain.statuses import OrderStatus
+from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
+from ordertrack.sms.sink import SmsSink
 from starter import client as orders
 from starter.client import register_search_attributes
 from starter.devserver import time_skipping_server
 from tests.conftest import free_port
 from tests.workflows.harness import Harness, order_worker
+from tests.workflows.test_customer_messages import texting_order, zone_where_it_is
 from tests.workflows.test_order_workflow import new_order, ship
 
 HERE = Path(__file__).parent
+DEFAULT_FOLDER = HERE / "customer_messages_v2"
 Journey = Callable[[Harness], Awaitable[WorkflowHandle[object, OrderView]]]
 
 
@@ -75,6 +83,26 @@ async def operator_actions(h: Harness) -> WorkflowHandle[object, OrderView]:
     return h.client.get_workflow_handle(f"order-{order.order_id}", result_type=OrderView)
 
 
+async def texts_quiet_hours_reminder(h: Harness) -> WorkflowHandle[object, OrderView]:
+    """Email and texts to a customer for whom it is 2 a.m. at shipping (texts wait on the quiet-hours
+    timer), a silent correction to packed, and a failed attempt left long enough for its reminder."""
+    order = texting_order(time_zone=zone_where_it_is(2, await h.env.get_current_time()))
+    policy = TimingPolicy(failed_attempt_follow_up=timedelta(hours=6))
+    await orders.start_order(h.client, order, policy, h.task_queue)
+    silent = CorrectionRequest(
+        status=OrderStatus.PACKED,
+        reason="packed before the scanner came back",
+        operator="rita",
+        notify_customer=False,
+    )
+    await orders.correct_status(h.client, order.order_id, silent)
+    shipped = FulfillmentUpdate(
+        event=FulfillmentEvent.SHIPPED, carrier="simulated", tracking_number=f"SIM-FAILED-{order.order_id}"
+    )
+    await orders.record_fulfillment(h.client, order.order_id, shipped)
+    return h.client.get_workflow_handle(f"order-{order.order_id}", result_type=OrderView)
+
+
 JOURNEYS: dict[str, Journey] = {
     "on_time": on_time,
     "estimate_moved": estimate_moved,
@@ -82,29 +110,34 @@ JOURNEYS: dict[str, Journey] = {
     "lost": lost,
     "payment_timeout": payment_timeout,
     "operator_actions": operator_actions,
+    "texts_quiet_hours_reminder": texts_quiet_hours_reminder,
 }
 
 
-async def main() -> None:
+async def main(folder: Path) -> None:
     for name, journey in JOURNEYS.items():
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server()
         )
         await register_search_attributes(env.client)
         workdir = Path(tempfile.mkdtemp())
-        sink = MailSink(workdir / "mail", port=free_port())
-        sink.start()
         try:
-            async with order_worker(env, workdir, sink, f"record-{uuid.uuid4().hex[:6]}") as harness:
-                handle = await journey(harness)
-                await harness.run_to_end(handle)
-                history = await handle.fetch_history()
+            with (
+                MailSink(workdir / "mail", port=free_port()) as mail,
+                SmsSink(workdir / "sms", port=free_port()) as sms,
+            ):
+                task_queue = f"record-{uuid.uuid4().hex[:6]}"
+                async with order_worker(env, workdir, mail, task_queue, sms=sms) as harness:
+                    handle = await journey(harness)
+                    await harness.run_to_end(handle)
+                    history = await handle.fetch_history()
         finally:
-            sink.stop()
             await env.shutdown()
-        (HERE / f"{name}.json").write_text(history.to_json())
+        (folder / f"{name}.json").write_text(history.to_json())
         print(f"{name}: {len(history.events)} events")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    destination = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FOLDER
+    destination.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(destination))

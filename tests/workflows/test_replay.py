@@ -1,13 +1,18 @@
 """Recorded order histories must replay on today's OrderWorkflow: running orders survive a deploy.
 
-When a change fails here, guard it with `workflow.patched(...)` (see the README) instead of
-re-recording; re-record (`python -m tests.histories.record`) only for changes that replay cleanly.
+`tests/histories/*.json` were recorded before the `customer-messages-v2` patch (orders still on the
+old path); `tests/histories/customer_messages_v2/` holds the same journeys and a texting one, recorded
+after it. When a change fails here, guard it with `workflow.patched(...)` (see the README) instead of
+re-recording; re-record (`python -m tests.histories.record`, into the v2 folder) only for changes that
+replay cleanly. The pre-patch files are never re-recorded.
 """
 
+import json
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -16,27 +21,44 @@ from temporalio.workflow import NondeterminismError
 from ordertrack.domain.machine import Outcome
 from ordertrack.domain.messages import OrderInput
 from ordertrack.domain.view import OrderView
-from workflows.order import OrderWorkflow
+from workflows.order import MESSAGES_V2, OrderWorkflow
 
-HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
+ROOT = Path(__file__).parents[1] / "histories"
+PRE_PATCH = sorted(ROOT.glob("*.json"))
+V2 = sorted((ROOT / "customer_messages_v2").glob("*.json"))
+HISTORIES = sorted(ROOT.glob("**/*.json"))
+JOURNEYS = {"on_time", "estimate_moved", "failed_attempt", "lost", "payment_timeout", "operator_actions"}
+
+
+def name(path: Path) -> str:
+    return path.relative_to(ROOT).with_suffix("").as_posix()
 
 
 def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(f"order-{path.stem}", path.read_text())
 
 
-def test_every_kind_of_journey_is_recorded():
-    assert {path.stem for path in HISTORIES} >= {
-        "on_time",
-        "estimate_moved",
-        "failed_attempt",
-        "lost",
-        "payment_timeout",
-        "operator_actions",
+def patches(history: WorkflowHistory) -> set[str]:
+    """The ids of the patches the recorded run went through (its `core_patch` markers)."""
+    return {
+        json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.marker_name == "core_patch"
     }
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda path: path.stem)
+def test_every_kind_of_journey_is_recorded():
+    assert {path.stem for path in PRE_PATCH} >= JOURNEYS
+    assert {path.stem for path in V2} >= JOURNEYS | {"texts_quiet_hours_reminder"}
+
+
+def test_pre_patch_recordings_took_the_old_path_and_v2_ones_the_new():
+    assert all(MESSAGES_V2 not in patches(load(path)) for path in PRE_PATCH)
+    assert all(MESSAGES_V2 in patches(load(path)) for path in V2)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=name)
 async def test_recorded_order_replays(path: Path):
     replayer = Replayer(workflows=[OrderWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(load(path))
@@ -55,7 +77,8 @@ class OrderWorkflowWithoutReadModel(OrderWorkflow):
         self._ready = True
 
 
-async def test_an_incompatible_change_is_caught():
+@pytest.mark.parametrize("path", [PRE_PATCH[0], V2[0]], ids=name)
+async def test_an_incompatible_change_is_caught(path: Path):
     replayer = Replayer(workflows=[OrderWorkflowWithoutReadModel], data_converter=pydantic_data_converter)
     with pytest.raises(NondeterminismError):
-        await replayer.replay_workflow(load(HISTORIES[0]))
+        await replayer.replay_workflow(load(path))
