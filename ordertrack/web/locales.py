@@ -1,8 +1,9 @@
-"""The tracking page's words, dates and money in the customer's language (`en`, `pt-BR`, `es`).
+"""The tracking page's words, dates and money in the customer's language (`en`, `pt-BR`, `es`, `ca`, `ko`).
 
-Kept as plain tables rather than Babel/gettext: three locales and a few dozen strings do not
-justify a catalogue toolchain yet. Anything missing in a locale falls back to English, so a new
-string never breaks a page.
+The words are plain tables rather than gettext catalogues: a few dozen short strings per locale do
+not justify the emails' toolchain. Anything missing in a locale falls back to English, so a new
+string never breaks a page. Month and weekday names come from Babel's CLDR data; only the shape of
+a date is ours.
 """
 
 import re
@@ -11,13 +12,16 @@ from datetime import UTC, datetime, time, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency
+
 from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
 
 DEFAULT = "en"
-SUPPORTED = ("en", "pt-BR", "es")
+SUPPORTED = ("en", "pt-BR", "es", "ca", "ko")  # the emails' locales: a link from one opens in its language
 # A bare language (or another region of it) maps to the variant we have: `pt`, `pt-PT` -> `pt-BR`.
-_BY_LANGUAGE = {"en": "en", "pt": "pt-BR", "es": "es"}
+_BY_LANGUAGE = {tag.split("-")[0]: tag for tag in SUPPORTED}
 
 _STATUS: dict[str, dict[OrderStatus, str]] = {
     "en": {
@@ -70,6 +74,40 @@ _STATUS: dict[str, dict[OrderStatus, str]] = {
         OrderStatus.RETURNED: "Devuelto al remitente",
         OrderStatus.LOST: "Extraviado",
         OrderStatus.CANCELLED: "Cancelado",
+    },
+    "ca": {
+        OrderStatus.RECEIVED: "Comanda rebuda",
+        OrderStatus.CONFIRMED: "Confirmada",
+        OrderStatus.PICKING: "En preparació",
+        OrderStatus.PACKED: "Empaquetada",
+        OrderStatus.SHIPPED: "Enviada",
+        OrderStatus.IN_TRANSIT: "En trànsit",
+        OrderStatus.OUT_FOR_DELIVERY: "En repartiment",
+        OrderStatus.DELIVERED: "Lliurada",
+        OrderStatus.COMPLETED: "Lliurada",
+        OrderStatus.AVAILABLE_FOR_PICKUP: "A punt per recollir",
+        OrderStatus.DELIVERY_FAILED: "Intent de lliurament fallit",
+        OrderStatus.EXCEPTION: "Incidència en el lliurament",
+        OrderStatus.RETURNED: "Retornada al remitent",
+        OrderStatus.LOST: "Perduda durant el transport",
+        OrderStatus.CANCELLED: "Cancel·lada",
+    },
+    "ko": {
+        OrderStatus.RECEIVED: "주문 접수",
+        OrderStatus.CONFIRMED: "주문 확인",
+        OrderStatus.PICKING: "상품 준비 중",
+        OrderStatus.PACKED: "포장 완료",
+        OrderStatus.SHIPPED: "발송 완료",
+        OrderStatus.IN_TRANSIT: "배송 중",
+        OrderStatus.OUT_FOR_DELIVERY: "배송 출발",
+        OrderStatus.DELIVERED: "배송 완료",
+        OrderStatus.COMPLETED: "배송 완료",
+        OrderStatus.AVAILABLE_FOR_PICKUP: "수령 가능",
+        OrderStatus.DELIVERY_FAILED: "배송 시도 실패",
+        OrderStatus.EXCEPTION: "배송 문제 발생",
+        OrderStatus.RETURNED: "반송",
+        OrderStatus.LOST: "배송 중 분실",
+        OrderStatus.CANCELLED: "주문 취소",
     },
 }
 
@@ -203,19 +241,106 @@ _TEXT: dict[str, dict[str, str]] = {
         "too_many": "Demasiados intentos. Vuelve a intentarlo en {minutes} minutos.",
         "times_in": "Horas en {zone}.",
     },
+    "ca": {
+        "title": "Comanda {order_id}",
+        "heading": "Comanda {order_id}",
+        "progress": "Progrés",
+        "delayed_title": "La teva comanda s'ha endarrerit",
+        "new_date": "Nova data de lliurament prevista: {date}",
+        "delay_ship_by": "No es va lliurar a l'empresa de transport a temps.",
+        "delay_estimate_moved": "L'empresa de transport ha endarrerit la data prevista de lliurament.",
+        "delay_estimate_passed": "La data de lliurament prevista ja ha passat.",
+        "side_exception": "L'empresa de transport ha informat d'una incidència amb el teu paquet. "
+        "Encara és possible que te'l lliurin.",
+        "side_delivery_failed": "L'empresa de transport no ha pogut lliurar el teu paquet. "
+        "És possible que ho torni a intentar.",
+        "side_available_for_pickup": "El teu paquet t'espera en un punt de recollida.",
+        "side_lost": "Fa temps que l'empresa de transport no registra el teu paquet. Ho estem revisant.",
+        "side_returned": "El teu paquet s'ha retornat al remitent.",
+        "side_cancelled": "Aquesta comanda s'ha cancel·lat.",
+        "estimated_delivery": "Lliurament previst",
+        "delivered_on": "Lliurada el",
+        "shipment": "Enviament",
+        "carrier": "Empresa de transport",
+        "tracking_number": "Número de seguiment",
+        "carrier_link": "Segueix-la al web de l'empresa de transport",
+        "shipping_to": "Lliurament a",
+        "items": "Articles",
+        "total": "Total",
+        "history": "Historial",
+        "no_history": "Encara no hi ha res.",
+        "entry_delay": "Retard",
+        "entry_estimate": "Data de lliurament prevista actualitzada",
+        "updated": "Última actualització: {date}",
+        "private_link": "Aquesta pàgina és només per a tu: no en comparteixis l'enllaç.",
+        "not_found_title": "No s'ha trobat la pàgina de seguiment",
+        "not_found_text": "Aquest enllaç de seguiment no és vàlid o se n'ha creat un de més nou. "
+        "Consulta el correu més recent sobre la teva comanda o cerca-la a continuació.",
+        "lookup_title": "Troba la teva comanda",
+        "lookup_text": "Has perdut l'enllaç de seguiment? "
+        "Escriu el número de comanda i el correu electrònic amb què la vas fer.",
+        "order_number": "Número de comanda",
+        "email": "Correu electrònic",
+        "submit": "Cerca la meva comanda",
+        "lookup_failed": "No hem trobat cap comanda amb aquestes dades.",
+        "too_many": "Massa intents. Torna-ho a provar d'aquí a {minutes} minuts.",
+        "times_in": "Hores segons l'horari de {zone}.",
+    },
+    "ko": {
+        "title": "주문 {order_id}",
+        "heading": "주문 {order_id}",
+        "progress": "진행 상황",
+        "delayed_title": "배송이 지연되고 있습니다",
+        "new_date": "변경된 도착 예정일: {date}",
+        "delay_ship_by": "기한 내에 택배사에 전달되지 못했습니다.",
+        "delay_estimate_moved": "택배사의 배송 예정일이 뒤로 변경되었습니다.",
+        "delay_estimate_passed": "배송 예정일이 지났습니다.",
+        "side_exception": "택배사에서 상품 배송 중 문제가 발생했다고 알려 왔습니다. "
+        "그래도 정상적으로 배송될 수 있습니다.",
+        "side_delivery_failed": "택배사에서 상품을 배송하지 못했습니다. 다시 배송을 시도할 수 있습니다.",
+        "side_available_for_pickup": "상품을 수령 장소에서 찾아가실 수 있습니다.",
+        "side_lost": "한동안 택배사에서 상품 위치가 확인되지 않고 있습니다. 저희가 확인하고 있습니다.",
+        "side_returned": "상품이 저희에게 반송되었습니다.",
+        "side_cancelled": "이 주문은 취소되었습니다.",
+        "estimated_delivery": "도착 예정일",
+        "delivered_on": "배송 완료일",
+        "shipment": "배송 정보",
+        "carrier": "택배사",
+        "tracking_number": "운송장 번호",
+        "carrier_link": "택배사 웹사이트에서 조회하기",
+        "shipping_to": "배송지",
+        "items": "주문 상품",
+        "total": "합계",
+        "history": "상세 내역",
+        "no_history": "아직 내역이 없습니다.",
+        "entry_delay": "배송 지연",
+        "entry_estimate": "도착 예정일 변경",
+        "updated": "최근 업데이트: {date}",
+        "private_link": "이 페이지는 고객님만 보실 수 있습니다. 링크를 다른 사람과 공유하지 마세요.",
+        "not_found_title": "배송 조회 페이지를 찾을 수 없습니다",
+        "not_found_text": "유효하지 않은 배송 조회 링크이거나 새 링크로 바뀌었습니다. "
+        "주문 관련 최신 메일을 확인하시거나 아래에서 주문을 찾아 주세요.",
+        "lookup_title": "주문 찾기",
+        "lookup_text": "배송 조회 링크를 잃어버리셨나요? "
+        "주문 번호와 주문하실 때 사용한 이메일 주소를 입력해 주세요.",
+        "order_number": "주문 번호",
+        "email": "이메일",
+        "submit": "주문 조회하기",
+        "lookup_failed": "입력하신 정보와 일치하는 주문을 찾을 수 없습니다.",
+        "too_many": "시도 횟수가 너무 많습니다. {minutes}분 후에 다시 시도해 주세요.",
+        "times_in": "시간은 {zone} 기준입니다.",
+    },
 }
 
-_MONTHS = {
-    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-    "pt-BR": ["jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"],
-    "es": ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"],
+# Babel patterns for (a calendar date, a timeline moment) per locale; CLDR supplies the names, so
+# Catalan's MMMM already reads "de novembre" or "d'octubre" and Korean's E reads "금".
+_DATE_PATTERNS = {
+    "en": ("EEE d MMM y", "d MMM, HH:mm"),
+    "pt-BR": ("EEE, d 'de' MMM 'de' y", "d MMM, HH:mm"),
+    "es": ("EEE, d MMM y", "d MMM, HH:mm"),
+    "ca": ("EEEE, d MMMM 'de' y", "d MMM, HH:mm"),
+    "ko": ("y년 M월 d일 (E)", "M월 d일 HH:mm"),
 }
-_WEEKDAYS = {
-    "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-    "pt-BR": ["seg", "ter", "qua", "qui", "sex", "sáb", "dom"],
-    "es": ["lun", "mar", "mié", "jue", "vie", "sáb", "dom"],
-}
-_CURRENCY_SYMBOLS = {"BRL": "R$", "USD": "US$", "EUR": "€", "GBP": "£", "MXN": "MX$", "ARS": "AR$"}
 # One zone per shipping country, for showing times the way the customer reads them. The read
 # model keeps no customer time zone, so multi-zone countries get their most populous one; other
 # countries see UTC, labelled as such.
@@ -294,35 +419,26 @@ class Translator:
         return _STATUS[self.locale].get(status) or _STATUS[DEFAULT][status]
 
     def date(self, value: datetime) -> str:
-        """A calendar date: `Tue 24 Nov 2026`, `ter., 24 de nov. de 2026`, `mar, 24 nov 2026`.
+        """A calendar date: `Tue 24 Nov 2026`, `dimarts, 24 de novembre de 2026`, `2026년 11월 24일 (화)`.
 
         A midnight (date-only) carrier estimate keeps the date it names; other moments are shown
         in the shipping country's zone.
         """
         moment = value if _is_date_only(value) else value.astimezone(self.zone)
-        weekday, month = _WEEKDAYS[self.locale][moment.weekday()], _MONTHS[self.locale][moment.month - 1]
-        if self.locale == "pt-BR":
-            return f"{weekday}., {moment.day} de {month}. de {moment.year}"
-        if self.locale == "es":
-            return f"{weekday}, {moment.day} {month} {moment.year}"
-        return f"{weekday} {moment.day} {month} {moment.year}"
+        return format_date(moment.date(), _DATE_PATTERNS[self.locale][0], locale=self._babel_locale)
 
     def moment(self, value: datetime) -> str:
         """A date and time for the timeline, in the shipping country's zone, 24-hour clock."""
-        local = value.astimezone(self.zone)
-        month = _MONTHS[self.locale][local.month - 1]
-        if self.locale == "pt-BR":
-            return f"{local.day} {month}., {local:%H:%M}"
-        return f"{local.day} {month}, {local:%H:%M}"
+        pattern = _DATE_PATTERNS[self.locale][1]
+        return format_datetime(value, pattern, tzinfo=self.zone, locale=self._babel_locale)
 
     def money(self, amount: Decimal, currency: str) -> str:
-        """`R$79.80` in English, `R$ 79,80` in Portuguese, `79,80 R$` in Spanish (symbol after)."""
-        symbol = _CURRENCY_SYMBOLS.get(currency, currency)
-        english = f"{amount:,.2f}"
-        if self.locale == "en":
-            return f"{symbol}{english}" if currency in _CURRENCY_SYMBOLS else f"{currency} {english}"
-        local = english.replace(",", "\0").replace(".", ",").replace("\0", ".")
-        return f"{symbol} {local}" if self.locale == "pt-BR" else f"{local} {symbol}"
+        """As the emails write it (Babel): `R$ 79,80` in Portuguese, `₩79,800` in Korean."""
+        return format_currency(amount, currency, locale=self._babel_locale)
+
+    @property
+    def _babel_locale(self) -> str:
+        return self.locale.replace("-", "_")
 
     def delay_text(self, kind: str | None, reason: str | None) -> str | None:
         """Why the order is late in the customer's words, from the delay's kind (a `DelayKind`)."""

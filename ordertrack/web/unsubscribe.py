@@ -57,6 +57,29 @@ _TEXT: dict[str, dict[str, str]] = {
         "unknown_text": "Este enlace para darte de baja no es válido. "
         "Usa el enlace del correo más reciente que te enviamos.",
     },
+    "ca": {
+        "confirm_title": "Vols donar-te de baixa dels correus de màrqueting?",
+        "confirm_text": "Ja no rebràs sol·licituds d'opinió en aquesta adreça. "
+        "Els correus sobre les teves comandes continuaran arribant.",
+        "button": "Donar-me de baixa",
+        "done_title": "T'has donat de baixa",
+        "done_text": "No enviarem més sol·licituds d'opinió a aquesta adreça. "
+        "Els correus sobre les teves comandes continuaran arribant.",
+        "unknown_title": "Enllaç no vàlid",
+        "unknown_text": "Aquest enllaç per donar-te de baixa no és vàlid. "
+        "Fes servir l'enllaç del correu més recent que t'hem enviat.",
+    },
+    "ko": {
+        "confirm_title": "마케팅 메일 수신을 거부하시겠습니까?",
+        "confirm_text": "이 주소로 더 이상 리뷰 요청 메일이 발송되지 않습니다. "
+        "주문 관련 메일은 계속 받으실 수 있습니다.",
+        "button": "수신 거부",
+        "done_title": "수신 거부가 완료되었습니다",
+        "done_text": "이 주소로 더 이상 리뷰 요청 메일을 보내지 않겠습니다. "
+        "주문 관련 메일은 계속 받으실 수 있습니다.",
+        "unknown_title": "유효하지 않은 링크",
+        "unknown_text": "유효하지 않은 수신 거부 링크입니다. 가장 최근에 받으신 메일의 링크를 이용해 주세요.",
+    },
 }
 
 

@@ -25,11 +25,13 @@ from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
 from ordertrack.domain.view import order_view
+from ordertrack.mail.render import SUPPORTED_LOCALES
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
+from ordertrack.web import locales, unsubscribe
 from ordertrack.web.app import create_app
-from ordertrack.web.locales import Translator, negotiate, resolve
-from ordertrack.web.pages import PAGE_HEADERS, RateLimit, SlidingWindowLimiter
+from ordertrack.web.locales import SUPPORTED, Translator, negotiate, resolve
+from ordertrack.web.pages import PAGE_HEADERS, SIDE_STATES, RateLimit, SlidingWindowLimiter
 from tests.factories import order_data
 
 T0 = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
@@ -227,7 +229,7 @@ async def test_delay_banner_gives_the_reason_and_the_new_date_in_the_customers_l
         ("pt-BR", "pt-BR", ["Em trânsito", "Itens", "Histórico", "Rastrear no site da transportadora"]),
         ("pt", "pt-BR", ["Em trânsito", "Previsão de entrega: ter., 24 de nov. de 2026"]),
         ("es", "es", ["En tránsito", "Artículos", "Historial", "Entrega estimada: mar, 24 nov 2026"]),
-        ("es-MX", "es", ["En tránsito", "79,80 R$"]),
+        ("es-MX", "es", ["En tránsito", "79,80 BRL"]),
         ("en-GB", "en", ["In transit", "Items"]),
         ("fr", "en", ["In transit", "Items", "History"]),
         ("de-DE", "en", ["In transit"]),
@@ -244,6 +246,79 @@ async def test_page_speaks_the_orders_locale_or_the_nearest_or_english(
     text = text_of(response.text)
     for word in words:
         assert word in text
+
+
+STEP_LABELS = {
+    "ca": [
+        *("Comanda rebuda", "Confirmada", "En preparació", "Empaquetada", "Enviada", "En trànsit"),
+        *("En repartiment", "Lliurada"),
+    ],
+    "ko": [
+        *("주문 접수", "주문 확인", "상품 준비 중", "포장 완료", "발송 완료", "배송 중"),
+        *("배송 출발", "배송 완료"),
+    ],
+}
+CA_LINK = "Segueix-la al web de l'empresa de transport"
+CA_DELAYED = [
+    "La teva comanda s'ha endarrerit",
+    "L'empresa de transport ha endarrerit la data prevista de lliurament.",
+    "Nova data de lliurament prevista: dimecres, 25 de novembre de 2026",
+]
+KO_DELAYED = [
+    "배송이 지연되고 있습니다",
+    "택배사의 배송 예정일이 뒤로 변경되었습니다.",
+    "변경된 도착 예정일: 2026년 11월 25일 (수)",
+]
+
+
+@pytest.mark.parametrize(
+    ("locale", "journey", "status", "words"),
+    [
+        ("ca", "confirmed", "Confirmada", ["Progrés", "Historial", "Articles", "Lliurament a"]),
+        ("ca", "in_transit", "En trànsit", ["Lliurament previst: dimarts, 24 de novembre de 2026", CA_LINK]),
+        ("ca", "delayed", "En trànsit", CA_DELAYED),
+        ("ca", "exception", "Incidència en el lliurament", ["informat d'una incidència amb el teu paquet"]),
+        ("ca", "delivered", "Lliurada", ["Lliurada el diumenge, 22 de novembre de 2026"]),
+        ("ca", "cancelled", "Cancel·lada", ["Aquesta comanda s'ha cancel·lat."]),
+        ("ko", "confirmed", "주문 확인", ["진행 상황", "상세 내역", "주문 상품", "배송지"]),
+        (
+            "ko",
+            "in_transit",
+            "배송 중",
+            ["도착 예정일: 2026년 11월 24일 (화)", "택배사 웹사이트에서 조회하기"],
+        ),
+        ("ko", "delayed", "배송 중", KO_DELAYED),
+        ("ko", "exception", "배송 문제 발생", ["상품 배송 중 문제가 발생했다고 알려 왔습니다."]),
+        ("ko", "delivered", "배송 완료", ["배송 완료일 2026년 11월 22일 (일)"]),
+        ("ko", "cancelled", "주문 취소", ["이 주문은 취소되었습니다."]),
+    ],
+)
+async def test_page_speaks_catalan_and_korean_in_every_state(
+    site: Site, locale: str, journey: str, status: str, words: list[str]
+) -> None:
+    await seed_order(site.store, locale=f"{locale}-{'ES' if locale == 'ca' else 'KR'}", journey=journey)
+
+    page = (await site.client.get(f"/t/{TOKEN}")).text
+
+    text = text_of(page)
+    assert f'<html lang="{locale}">' in page
+    assert f'<h1 id="status">{status}</h1>' in page
+    assert f"{Translator.for_order(locale)('heading', order_id='1001')} " in text
+    assert re.findall(r'<li class="(?:done|current|todo)"[^>]*>([^<]+)</li>', page) == STEP_LABELS[locale]
+    for word in words:
+        assert word in text
+    for english in ("Order 1001", "Progress", "History", "Items", "Estimated delivery", "Last update"):
+        assert english not in text
+
+
+async def test_lookup_and_not_found_pages_follow_the_browser_into_catalan_and_korean(site: Site) -> None:
+    lookup = await site.client.get("/t", headers={"Accept-Language": "ko-KR,ko;q=0.9,en-US;q=0.8"})
+    missing = await site.client.get("/t/unknown", headers={"Accept-Language": "ca-ES,ca;q=0.9,es;q=0.8"})
+
+    assert '<html lang="ko">' in lookup.text and "주문 찾기" in text_of(lookup.text)
+    assert "주문 번호" in text_of(lookup.text)
+    assert '<html lang="ca">' in missing.text
+    assert "No s'ha trobat la pàgina de seguiment" in text_of(missing.text)
 
 
 async def test_timeline_is_newest_first_without_internal_entries(site: Site) -> None:
@@ -448,7 +523,8 @@ def test_sliding_window_forgets_old_attempts() -> None:
 @pytest.mark.parametrize(
     ("tag", "expected"),
     [("pt-BR", "pt-BR"), ("pt_br", "pt-BR"), ("pt", "pt-BR"), ("pt-PT", "pt-BR"), ("es-MX", "es"),
-     ("ES", "es"), ("en-US", "en"), ("fr-CA", "en"), ("", "en"), ("x", "en"), (None, "en")],
+     ("ES", "es"), ("ca-ES", "ca"), ("ca", "ca"), ("ca-ES-valencia", "ca"), ("ko-KR", "ko"), ("ko_kr", "ko"),
+     ("KO", "ko"), ("en-US", "en"), ("fr-CA", "en"), ("", "en"), ("x", "en"), (None, "en")],
 )  # fmt: skip
 def test_locale_resolution(tag: str | None, expected: str) -> None:
     assert resolve(tag) == expected
@@ -458,24 +534,55 @@ def test_accept_language_negotiation() -> None:
     assert negotiate("fr-FR,fr;q=0.9,es;q=0.8,en;q=0.7") == "es"
     assert negotiate("de, pt-BR;q=0.5") == "pt-BR"
     assert negotiate("pt;q=0, en") == "en"
+    assert negotiate("ko-KR,ko;q=0.9,en-US;q=0.8") == "ko"
+    assert negotiate("ca-ES,ca;q=0.9,es;q=0.8,en;q=0.7") == "ca"
+    assert negotiate("fr-FR, de;q=0.9") == "en"
     assert negotiate(None) == "en"
+
+
+def test_every_locale_has_every_word_and_a_date_format() -> None:
+    """The English fallback would hide a missing word on the page; this does not."""
+    assert set(SUPPORTED) == set(SUPPORTED_LOCALES)  # a customer's email and page speak the same language
+    assert set(locales._STATUS["en"]) == set(OrderStatus)
+    assert {f"side_{status.value}" for status in SIDE_STATES} <= set(locales._TEXT["en"])
+    tables = {"status": locales._STATUS, "text": locales._TEXT, "unsubscribe": unsubscribe._TEXT}
+    for name, table in tables.items():
+        for locale in SUPPORTED:
+            words = table.get(locale, {})
+            missing = set(table["en"]) - {key for key, word in words.items() if word.strip()}
+            assert not missing, f"{name} words missing in {locale}: {sorted(missing)}"
+            assert set(words) <= set(table["en"]), f"{name} words in {locale} that English lacks"
+    assert set(locales._DATE_PATTERNS) == set(SUPPORTED)
 
 
 def test_money_and_dates_per_locale() -> None:
     from decimal import Decimal
 
     moment = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)
-    en, pt, es = (Translator.for_order(tag, "BR") for tag in ("en", "pt-BR", "es"))
-    assert [tr.money(Decimal("1234.50"), "BRL") for tr in (en, pt, es)] == [
+    en, pt, es, ca, ko = (Translator.for_order(tag, "BR") for tag in ("en", "pt-BR", "es", "ca", "ko"))
+    # Babel's (CLDR's) way, as in the emails; it separates with a no-break space.
+    assert [tr.money(Decimal("1234.50"), "BRL").replace("\xa0", " ") for tr in (en, pt, es, ca, ko)] == [
         "R$1,234.50",
         "R$ 1.234,50",
-        "1.234,50 R$",
+        "1.234,50 BRL",
+        "1.234,50 BRL",
+        "R$1,234.50",
     ]
-    assert en.money(Decimal("5.00"), "JPY") == "JPY 5.00"
-    assert [tr.date(moment) for tr in (en, pt, es)] == [
+    assert en.money(Decimal("500"), "JPY") == "¥500"  # no decimals in yen
+    assert ko.money(Decimal("79800"), "KRW") == "₩79,800"
+    assert [tr.date(moment) for tr in (en, pt, es, ca, ko)] == [
         "Tue 24 Nov 2026",
         "ter., 24 de nov. de 2026",
         "mar, 24 nov 2026",
+        "dimarts, 24 de novembre de 2026",
+        "2026년 11월 24일 (화)",
     ]
-    assert pt.moment(moment) == "24 nov., 14:30"  # São Paulo time
+    assert ca.date(datetime(2026, 10, 2, tzinfo=UTC)) == "divendres, 2 d\u2019octubre de 2026"
+    assert ko.date(datetime(2026, 11, 27, tzinfo=UTC)) == "2026년 11월 27일 (금)"
+    assert [tr.moment(moment) for tr in (pt, es, ca, ko)] == [  # São Paulo time
+        "24 nov., 14:30",
+        "24 nov, 14:30",
+        "24 de nov., 14:30",
+        "11월 24일 14:30",
+    ]
     assert Translator.for_order("en", "ZZ").moment(moment) == "24 Nov, 17:30"

@@ -1,6 +1,7 @@
 """One-click unsubscribe (`/unsubscribe/{token}`) and the notification log (`/api/orders/{id}/notifications`)
 against the real app and read model (no Temporal)."""
 
+import html
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,45 @@ async def test_a_later_review_request_to_that_address_is_suppressed(site: Site, 
     assert len(mail_sink.messages) == 1
     statuses = [(row.dedupe_key, row.status) for row in await site.store.list_notifications("1001")]
     assert statuses == [("first", "sent"), ("later", "suppressed")]
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "lang", "question", "button", "done"),
+    [
+        (
+            "ca-ES,ca;q=0.9,es;q=0.8",
+            "ca",
+            "Vols donar-te de baixa",
+            "Donar-me de baixa",
+            "T'has donat de baixa",
+        ),
+        (
+            "ko-KR,ko;q=0.9,en-US;q=0.8",
+            "ko",
+            "마케팅 메일 수신을 거부하시겠습니까?",
+            "수신 거부",
+            "수신 거부가 완료",
+        ),
+    ],
+)
+async def test_the_page_speaks_catalan_and_korean(
+    site: Site, accept_language: str, lang: str, question: str, button: str, done: str
+) -> None:
+    token = await site.store.unsubscribe_token_for(EMAIL)
+    headers = {"Accept-Language": accept_language}
+
+    shown = await site.http.get(f"/unsubscribe/{token}", headers=headers)
+    assert not await site.store.is_unsubscribed(EMAIL)
+    posted = await site.http.post(f"/unsubscribe/{token}", data=ONE_CLICK, headers=headers)
+    unknown = await site.http.get("/unsubscribe/not-a-token", headers=headers)
+
+    for response in (shown, posted, unknown):
+        assert f'<html lang="{lang}">' in response.text
+    assert question in shown.text and f'<button type="submit">{button}</button>' in shown.text
+    assert "Unsubscribe from marketing email?" not in shown.text
+    assert posted.status_code == 200 and done in html.unescape(posted.text) and "<form" not in posted.text
+    assert await site.store.is_unsubscribed(EMAIL)
+    assert unknown.status_code == 404 and "Link not valid" not in unknown.text
 
 
 # -- the notification log ---------------------------------------------------------------------
