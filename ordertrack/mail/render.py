@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
@@ -41,6 +41,9 @@ _BY_LANGUAGE = {tag.split("-")[0]: tag for tag in SUPPORTED_LOCALES}
 
 # Countries whose addresses put the postal code before the city ("28014 Madrid").
 _POSTAL_CODE_FIRST = frozenset({"AT", "BE", "CH", "DE", "DK", "ES", "FI", "FR", "IT", "NL", "NO", "PT", "SE"})
+
+
+DateLength = Literal["full", "medium"]
 
 
 @dataclass(frozen=True)
@@ -136,19 +139,19 @@ def _zone(name: str | None) -> tzinfo:
         return UTC
 
 
-def _when(value: datetime, zone: tzinfo, locale: Locale) -> str:
-    """A day, or a day and time in the customer's zone.
+def _when(value: datetime, zone: tzinfo, locale: Locale, length: DateLength) -> str:
+    """A day, or a day and time in the customer's zone; `medium` (no weekday) keeps texts short.
 
     A carrier's date-only estimate arrives as midnight in its own offset (or with no offset at all):
     it is shown as that date, since converting it to another zone would move it to another day.
     """
     if value.tzinfo is None or value.time() == time(0):
-        return format_date(value.date(), format="full", locale=locale)
+        return format_date(value.date(), format=length, locale=locale)
     local = value.astimezone(zone)
-    day = format_date(local.date(), format="full", locale=locale)
+    day = format_date(local.date(), format=length, locale=locale)
     clock = format_time(local, format="short", locale=locale)
     # How the locale joins a date and a time, as babel's own format_datetime does it.
-    pattern = str(get_datetime_format("full", locale=locale)).replace("'", "")
+    pattern = str(get_datetime_format(length, locale=locale)).replace("'", "")
     return pattern.replace("{1}", day).replace("{0}", clock)
 
 
@@ -166,7 +169,9 @@ def _money(amount: Decimal, order: Order, locale: Locale) -> str:
     return format_currency(amount, order.currency, locale=locale)
 
 
-def _context(request: NotificationRequest, links: MessageLinks, locale: str) -> dict[str, Any]:
+def _context(
+    request: NotificationRequest, links: MessageLinks, locale: str, dates: DateLength = "full"
+) -> dict[str, Any]:
     """Every template gets the same keys (None when unknown), so a typo is the only undefined name."""
     order, view, details = request.order, request.view, request.details
     babel_locale = Locale.parse(locale, sep="-")
@@ -190,11 +195,11 @@ def _context(request: NotificationRequest, links: MessageLinks, locale: str) -> 
         "carrier": view.carrier,
         "tracking_number": view.tracking_number,
         "estimated_delivery": (
-            _when(view.estimated_delivery, zone, babel_locale) if view.estimated_delivery else None
+            _when(view.estimated_delivery, zone, babel_locale, dates) if view.estimated_delivery else None
         ),
         # Codes only: `details["reason"]` and operators' notes are English for ops, never for customers.
         "delay_kind": details.get("delay_kind") or (view.delay_kind.value if view.delay_kind else None),
-        "new_date": _when(datetime.fromisoformat(new_date), zone, babel_locale) if new_date else None,
+        "new_date": _when(datetime.fromisoformat(new_date), zone, babel_locale, dates) if new_date else None,
         "attempt": int(details.get("attempt") or 1),
         "follow_up": details.get("follow_up") == "1",
         "location": details.get("location"),
@@ -225,6 +230,6 @@ def render_sms(request: NotificationRequest, links: MessageLinks) -> str:
     text = (
         _environment(locale)
         .get_template(f"sms/{request.kind.value}.txt")
-        .render(_context(request, links, locale))
+        .render(_context(request, links, locale, dates="medium"))
     )
     return " ".join(text.split())
