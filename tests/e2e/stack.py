@@ -10,14 +10,19 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
 from ordertrack.sms.sink import SmsSink
+from tests.conftest import free_port
 
 ORDERTRACK = str(Path(sys.executable).parent / "ordertrack")
 
@@ -141,3 +146,29 @@ class Stack:
 
     async def show(self, order_id: str) -> dict[str, Any]:
         return json.loads(await self.cli_ok("order", "show", order_id, "--json"))
+
+
+@asynccontextmanager
+async def running_stack(
+    dev_env: WorkflowEnvironment,
+    database_url: str,
+    workdir: Path,
+    sink: MailSink,
+    sms: SmsSink | None = None,
+) -> AsyncIterator[Stack]:
+    """A worker and a simulated carrier on their own task queue and ports, stopped afterwards."""
+    running = Stack(
+        temporal_address=dev_env.client.service_client.config.target_host,
+        database_url=database_url,
+        sink=sink,
+        sim_port=free_port(),
+        workdir=workdir,
+        task_queue=f"orders-e2e-{uuid.uuid4().hex[:8]}",
+        sms=sms,
+    )
+    try:
+        await running.start_carrier()
+        running.start_worker()
+        yield running
+    finally:
+        running.stop()

@@ -19,7 +19,7 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.mail.sink import MailSink
 from ordertrack.sms.sink import SmsSink
 from tests.conftest import free_port
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, running_stack
 from tests.e2e.test_end_to_end import finish, mails_to
 from tests.factories import order_data
 
@@ -39,21 +39,8 @@ async def stack(
     dev_env: WorkflowEnvironment, database_url: str, tmp_path: Path, mail_sink: MailSink
 ) -> AsyncIterator[Stack]:
     with SmsSink(tmp_path / "sms", port=free_port()) as sms:
-        running = Stack(
-            temporal_address=dev_env.client.service_client.config.target_host,
-            database_url=database_url,
-            sink=mail_sink,
-            sim_port=free_port(),
-            workdir=tmp_path,
-            task_queue=f"orders-e2e-{uuid.uuid4().hex[:8]}",
-            sms=sms,
-        )
-        try:
-            await running.start_carrier()
-            running.start_worker()
+        async with running_stack(dev_env, database_url, tmp_path, mail_sink, sms) as running:
             yield running
-        finally:
-            running.stop()
 
 
 async def start_order(

@@ -15,8 +15,7 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.store.repository import Store
-from tests.conftest import free_port
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, running_stack
 from tests.factories import order_data
 
 pytestmark = pytest.mark.e2e
@@ -28,20 +27,8 @@ JOURNEY_MAILS = ["confirmation", "shipped", "out_for_delivery", "delivered", "re
 async def stack(
     dev_env: WorkflowEnvironment, database_url: str, tmp_path: Path, mail_sink: MailSink
 ) -> AsyncIterator[Stack]:
-    running = Stack(
-        temporal_address=dev_env.client.service_client.config.target_host,
-        database_url=database_url,
-        sink=mail_sink,
-        sim_port=free_port(),
-        workdir=tmp_path,
-        task_queue=f"orders-e2e-{uuid.uuid4().hex[:8]}",
-    )
-    try:
-        await running.start_carrier()
-        running.start_worker()
+    async with running_stack(dev_env, database_url, tmp_path, mail_sink) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def write_order(stack: Stack, journey: str) -> tuple[str, str, str]:
