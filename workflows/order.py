@@ -113,6 +113,8 @@ def workflow_id_for(order_id: str) -> str:
 class OrderWorkflow:
     @workflow.init
     def __init__(self, input: OrderInput) -> None:
+        # Here, not in run: a signal or update delivered with the first task runs before run starts.
+        self._v2 = workflow.patched(MESSAGES_V2)
         self._order = input.order
         self._policy = input.policy
         self._token = input.tracking_token
@@ -139,7 +141,6 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, input: OrderInput) -> OrderView:
-        self._v2 = workflow.patched(MESSAGES_V2)
         couriers = [asyncio.create_task(self._deliver_messages(channel)) for channel in Channel]
         if self._shop_webhooks:
             couriers.append(asyncio.create_task(self._deliver_shop_events()))
@@ -271,11 +272,20 @@ class OrderWorkflow:
         return channels
 
     def _notification(self, notice: Notice, channel: Channel) -> NotificationRequest:
+        """The message with the order as it stands: its current address, and a time zone to show
+        times in (the customer's, else the policy's default, the one quiet hours use too)."""
+        customer = self._order.customer
+        zone = customer.time_zone or self._policy.default_time_zone
         return NotificationRequest(
             kind=notice.kind,
             dedupe_key=notice.dedupe_key,
             channel=channel,
-            order=self._order.model_copy(update={"shipping_address": self._state.shipping_address}),
+            order=self._order.model_copy(
+                update={
+                    "shipping_address": self._state.shipping_address,
+                    "customer": customer.model_copy(update={"time_zone": zone}),
+                }
+            ),
             view=self._view(timeline=False),
             details=notice.details,
         )
