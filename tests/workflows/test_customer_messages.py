@@ -12,10 +12,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from ordertrack.domain.messages import CancelRequest, CorrectionRequest
+from ordertrack.domain import machine
+from ordertrack.domain.messages import CancelRequest, CorrectionRequest, FulfillmentUpdate, OrderInput
 from ordertrack.domain.models import NotifyPreferences, Order
-from ordertrack.domain.statuses import OrderStatus
+from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.timeline import EntryKind
+from ordertrack.domain.tracking import TrackingSnapshot
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.sms.sink import SmsSink
@@ -188,3 +190,32 @@ async def test_texts_asked_for_without_an_sms_provider_are_recorded_for_ops(
     assert kinds_sent(h, order) == ON_TIME
     missing = [e.message for e in result.timeline if e.kind == EntryKind.MESSAGE]
     assert len(missing) == 3 and all("SMS is not configured" in message for message in missing)
+
+
+async def test_a_push_delivered_with_a_continued_runs_first_task_is_applied(harness: Harness):
+    """A continued run is ready at once, so a signal in its first task runs before `run` does."""
+    order = texting_order()
+    started = machine.on_start(order, datetime.now(UTC)).state
+    shipped = FulfillmentUpdate(
+        event=FulfillmentEvent.SHIPPED, carrier="simulated", tracking_number="SIM-X-1"
+    )
+    state = machine.on_fulfillment(started, shipped, datetime.now(UTC)).state
+    push = TrackingSnapshot(
+        carrier="simulated", tracking_number="SIM-X-1", status=OrderStatus.OUT_FOR_DELIVERY
+    )
+    workflow_id = f"order-{order.order_id}"
+    handle = await harness.client.start_workflow(
+        OrderWorkflow.run,
+        OrderInput(order=order, tracking_token="t" * 32, state=state),
+        id=workflow_id,
+        task_queue=harness.task_queue,
+        start_signal="carrier_update",
+        start_signal_args=[push],
+    )
+    harness.started.append(workflow_id)
+    for _ in range(100):
+        if (await handle.query(OrderWorkflow.status)).status == OrderStatus.OUT_FOR_DELIVERY:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the push in the first task was not applied")
