@@ -107,24 +107,27 @@ class _Body(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class StatusCorrection(_Body):
+class _OperatorChange(_Body):
+    """An operator's change: why, and whether the customer gets the message it deserves."""
+
+    reason: Reason
+    notify_customer: bool = True
+
+
+class StatusCorrection(_OperatorChange):
     """Set the status by hand (operators); audited with the key's name and the reason."""
 
     status: OrderStatus
-    reason: Reason
 
 
-class Cancellation(_Body):
+class Cancellation(_OperatorChange):
     """Cancel the order (operators); only before it is shipped."""
 
-    reason: Reason
 
-
-class ShippingAddressChange(_Body):
+class ShippingAddressChange(_OperatorChange):
     """Fix the shipping address (operators); only before the order is shipped."""
 
     address: Address
-    reason: Reason
 
 
 class TrackingLinkRotation(_Body):
@@ -496,7 +499,9 @@ async def correct_status(
         _example("Delivered, confirmed by phone", {"status": "delivered", "reason": "customer confirmed"}),
     ],
 ) -> OrderStatusOut:
-    correction = CorrectionRequest(status=body.status, reason=body.reason, operator=caller.name)
+    correction = CorrectionRequest(
+        status=body.status, reason=body.reason, operator=caller.name, notify_customer=body.notify_customer
+    )
     view = await _call(request, order_id, lambda c: orders.correct_status(c, order_id, correction))
     return _status_out(view, resources(request))
 
@@ -513,7 +518,7 @@ async def cancel_order(
     order_id: OrderIdPath,
     body: Annotated[Cancellation, _example("Customer asked", {"reason": "customer asked to cancel"})],
 ) -> OrderStatusOut:
-    cancel = CancelRequest(reason=body.reason, operator=caller.name)
+    cancel = CancelRequest(reason=body.reason, operator=caller.name, notify_customer=body.notify_customer)
     view = await _call(request, order_id, lambda c: orders.cancel_order(c, order_id, cancel))
     return _status_out(view, resources(request))
 
@@ -536,7 +541,9 @@ async def change_shipping_address(
         ),
     ],
 ) -> OrderStatusOut:
-    change = AddressChangeRequest(address=body.address, reason=body.reason, operator=caller.name)
+    change = AddressChangeRequest(
+        address=body.address, reason=body.reason, operator=caller.name, notify_customer=body.notify_customer
+    )
     view = await _call(request, order_id, lambda c: orders.change_shipping_address(c, order_id, change))
     return _status_out(view, resources(request))
 

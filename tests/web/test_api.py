@@ -282,6 +282,33 @@ async def test_operator_actions_are_audited_under_the_keys_name(api: Api) -> Non
     assert not [entry for entry in order["timeline"] if entry["actor"] == "someone-else"]
 
 
+async def test_an_operator_can_act_without_telling_the_customer(
+    api: Api, dev_env: WorkflowEnvironment
+) -> None:
+    order_id, response = await api.start()
+    assert response.status_code == 201
+    url = f"/api/orders/{order_id}"
+    quiet = {"notify_customer": False}
+    not_a_flag = await api.http.post(
+        f"{url}/cancel", json={"reason": "fraud check failed", "notify_customer": "no"}, headers=api.operator
+    )
+    assert "notify_customer" in fields_of(not_a_flag)
+    moved = await api.http.put(
+        f"{url}/shipping-address",
+        json={"address": ADDRESS, "reason": "typo fixed", **quiet},
+        headers=api.operator,
+    )
+    assert moved.status_code == 200, moved.text
+    cancelled = await api.http.post(
+        f"{url}/cancel", json={"reason": "fraud check failed", **quiet}, headers=api.operator
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    await dev_env.client.get_workflow_handle(f"order-{order_id}").result()  # every message sent by now
+    log = await api.http.get(f"{url}/notifications", headers=api.shop)
+    assert [row["kind"] for row in log.json()["notifications"]] == ["confirmation"]
+
+
 # -- updates -----------------------------------------------------------------------------------
 
 
