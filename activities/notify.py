@@ -215,7 +215,10 @@ class NotifyActivities:
                 suppressed_because = "the recipient unsubscribed from marketing email"
             else:
                 token = await self._store.unsubscribe_token_for(to_email)
-                unsubscribe_url = f"{self._public_url}/unsubscribe/{quote(token, safe='')}"
+                unsubscribe_url = (
+                    f"{self._public_url}/unsubscribe/{quote(token, safe='')}"
+                    f"?lang={quote(order.customer.locale, safe='')}"  # the page in the email's language
+                )
         links = self._links(request, unsubscribe_url)
         message_id = message_id_for(order.order_id, key.kind, key.dedupe_key, self._mail_from)
 

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from ordertrack.store.repository import Store
 from ordertrack.web.deps import get_store
-from ordertrack.web.locales import negotiate
+from ordertrack.web.locales import negotiate, resolve
 from ordertrack.web.pages import MAX_TOKEN_LENGTH, page, render
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -84,8 +84,10 @@ _TEXT: dict[str, dict[str, str]] = {
 
 
 def _page(request: Request, state: str, status_code: int = 200) -> HTMLResponse:
-    """`state`: `confirm` (with the button), `done` or `unknown`; in the browser's language."""
-    lang = negotiate(request.headers.get("accept-language"))
+    """`state`: `confirm` (with the button), `done` or `unknown`; in the language the email link
+    names (`?lang=`, the customer's), else the browser's."""
+    named = request.query_params.get("lang")
+    lang = resolve(named) if named else negotiate(request.headers.get("accept-language"))
     text = _TEXT[lang]
     context = {
         "lang": lang,

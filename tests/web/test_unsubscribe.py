@@ -57,6 +57,14 @@ async def test_a_get_shows_the_button_and_unsubscribes_nobody(site: Site) -> Non
     assert not await site.store.is_unsubscribed(EMAIL)
 
 
+async def test_the_language_the_link_names_wins_over_the_browsers(site: Site) -> None:
+    token = await site.store.unsubscribe_token_for(EMAIL)
+    asked = await site.http.get(f"/unsubscribe/{token}?lang=ko", headers={"Accept-Language": "en-US"})
+    assert '<html lang="ko">' in asked.text and "수신 거부" in asked.text
+    done = await site.http.post(f"/unsubscribe/{token}?lang=ca-ES", data=ONE_CLICK)
+    assert '<html lang="ca">' in done.text and await site.store.is_unsubscribed(EMAIL)
+
+
 async def test_a_one_click_post_unsubscribes(site: Site) -> None:
     token = await site.store.unsubscribe_token_for(EMAIL)
 
