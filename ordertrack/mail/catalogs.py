@@ -22,7 +22,8 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 
 import ordertrack
-from ordertrack.mail.render import LOCALES_DIR, SOURCE_LOCALE, SUPPORTED_LOCALES, catalog_path, gettext_name
+from ordertrack.locales import SUPPORTED_LOCALES
+from ordertrack.mail.render import LOCALES_DIR, SOURCE_LOCALE, catalog_path, gettext_name
 
 ROOT = Path(ordertrack.__file__).resolve().parent.parent
 TEMPLATE = LOCALES_DIR / "messages.pot"

@@ -16,7 +16,8 @@ from ordertrack.domain.records import NotificationRequest
 from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
-from ordertrack.mail.render import MessageLinks, render_email, render_sms, resolve_locale
+from ordertrack.locales import resolve_locale
+from ordertrack.mail.render import MessageLinks, render_email, render_sms
 
 PLACED_AT = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 TRACKING_TOKEN = "k7Qm2xVb9RtL"

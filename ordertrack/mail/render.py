@@ -31,13 +31,10 @@ from ordertrack.domain.models import Address, Order
 from ordertrack.domain.notices import SMS_KINDS
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.domain.view import first_name
+from ordertrack.locales import DEFAULT_LOCALE, resolve_locale
 
-SUPPORTED_LOCALES: tuple[str, ...] = ("en", "pt-BR", "es", "ca", "ko")
-SOURCE_LOCALE = "en"  # the language of the msgids: it needs no catalog
+SOURCE_LOCALE = DEFAULT_LOCALE  # the language of the msgids: it needs no catalog
 LOCALES_DIR = Path(__file__).parent / "locales"
-
-# Any tag in a supported language gets that language's one variant (pt-PT reads pt-BR, es-MX reads es).
-_BY_LANGUAGE = {tag.split("-")[0]: tag for tag in SUPPORTED_LOCALES}
 
 # Countries whose addresses put the postal code before the city ("28014 Madrid").
 _POSTAL_CODE_FIRST = frozenset({"AT", "BE", "CH", "DE", "DK", "ES", "FI", "FR", "IT", "NL", "NO", "PT", "SE"})
@@ -84,11 +81,6 @@ def template_dirs() -> list[str]:
     spec = importlib.util.find_spec("templates")
     locations = (spec.submodule_search_locations or []) if spec else []
     return [location for location in dict.fromkeys(locations) if Path(location).is_dir()]
-
-
-def resolve_locale(tag: str) -> str:
-    """The supported locale for a customer's tag (`pt_BR`, `pt-PT` and `pt` all read pt-BR); else English."""
-    return _BY_LANGUAGE.get(tag.replace("_", "-").split("-")[0].lower(), SOURCE_LOCALE)
 
 
 def gettext_name(locale: str) -> str:

@@ -6,7 +6,6 @@ string never breaks a page. Month and weekday names come from Babel's CLDR data;
 a date is ours.
 """
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
 from decimal import Decimal
@@ -17,11 +16,7 @@ from babel.numbers import format_currency
 
 from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
-
-DEFAULT = "en"
-SUPPORTED = ("en", "pt-BR", "es", "ca", "ko")  # the emails' locales: a link from one opens in its language
-# A bare language (or another region of it) maps to the variant we have: `pt`, `pt-PT` -> `pt-BR`.
-_BY_LANGUAGE = {tag.split("-")[0]: tag for tag in SUPPORTED}
+from ordertrack.locales import DEFAULT_LOCALE, language_supported, resolve_locale
 
 _STATUS: dict[str, dict[OrderStatus, str]] = {
     "en": {
@@ -361,18 +356,6 @@ _COUNTRY_ZONES = {
     "IT": "Europe/Rome",
     "NL": "Europe/Amsterdam",
 }
-_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
-
-
-def resolve(tag: str | None) -> str:
-    """The supported locale nearest to `tag`: exact (any case, `_` or `-`), then by language, else `en`."""
-    if not tag or not _TAG.match(tag.strip()):
-        return DEFAULT
-    wanted = tag.strip().replace("_", "-").lower()
-    for known in SUPPORTED:
-        if known.lower() == wanted:
-            return known
-    return _BY_LANGUAGE.get(wanted.split("-")[0], DEFAULT)
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -386,10 +369,9 @@ def negotiate(accept_language: str | None) -> str:
                 quality = float(params.strip()[2:])
             except ValueError:
                 continue
-        language = tag.strip().split("-")[0].lower()
-        if quality > 0 and language in _BY_LANGUAGE:
-            choices.append((-quality, position, resolve(tag)))
-    return min(choices)[2] if choices else DEFAULT
+        if quality > 0 and language_supported(tag):
+            choices.append((-quality, position, resolve_locale(tag)))
+    return min(choices)[2] if choices else DEFAULT_LOCALE
 
 
 @dataclass(frozen=True)
@@ -409,14 +391,14 @@ class Translator:
                 zone = ZoneInfo(name)
             except ZoneInfoNotFoundError:  # no tz database on this host: say UTC rather than guess
                 name = None
-        return cls(resolve(locale_tag), zone, (name or "UTC").split("/")[-1].replace("_", " "))
+        return cls(resolve_locale(locale_tag), zone, (name or "UTC").split("/")[-1].replace("_", " "))
 
     def __call__(self, key: str, **values: object) -> str:
-        text = _TEXT[self.locale].get(key) or _TEXT[DEFAULT][key]
+        text = _TEXT[self.locale].get(key) or _TEXT[DEFAULT_LOCALE][key]
         return text.format(**values) if values else text
 
     def status(self, status: OrderStatus) -> str:
-        return _STATUS[self.locale].get(status) or _STATUS[DEFAULT][status]
+        return _STATUS[self.locale].get(status) or _STATUS[DEFAULT_LOCALE][status]
 
     def date(self, value: datetime) -> str:
         """A calendar date: `Tue 24 Nov 2026`, `dimarts, 24 de novembre de 2026`, `2026년 11월 24일 (화)`.

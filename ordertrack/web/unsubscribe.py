@@ -12,9 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from ordertrack.locales import resolve_locale
 from ordertrack.store.repository import Store
 from ordertrack.web.deps import get_store
-from ordertrack.web.locales import negotiate, resolve
+from ordertrack.web.locales import negotiate
 from ordertrack.web.pages import MAX_TOKEN_LENGTH, page, render
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -87,7 +88,7 @@ def _page(request: Request, state: str, status_code: int = 200) -> HTMLResponse:
     """`state`: `confirm` (with the button), `done` or `unknown`; in the language the email link
     names (`?lang=`, the customer's), else the browser's."""
     named = request.query_params.get("lang")
-    lang = resolve(named) if named else negotiate(request.headers.get("accept-language"))
+    lang = resolve_locale(named) if named else negotiate(request.headers.get("accept-language"))
     text = _TEXT[lang]
     context = {
         "lang": lang,

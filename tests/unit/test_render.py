@@ -14,10 +14,11 @@ from markupsafe import escape
 
 from ordertrack.domain.notices import MARKETING, SMS_KINDS, MessageKind
 from ordertrack.domain.records import NotificationRequest
+from ordertrack.locales import SUPPORTED_LOCALES, resolve_locale
 from ordertrack.mail import render
 from ordertrack.mail.catalogs import TEMPLATE, problems, read_catalog
 from ordertrack.mail.preview import preview, sample_links, sample_request
-from ordertrack.mail.render import SUPPORTED_LOCALES, render_email, render_sms, resolve_locale
+from ordertrack.mail.render import render_email, render_sms
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots" / "email"
 KINDS = list(MessageKind)

@@ -25,12 +25,12 @@ from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
 from ordertrack.domain.view import order_view
-from ordertrack.mail.render import SUPPORTED_LOCALES
+from ordertrack.locales import SUPPORTED_LOCALES, resolve_locale
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
 from ordertrack.web import locales, unsubscribe
 from ordertrack.web.app import create_app
-from ordertrack.web.locales import SUPPORTED, Translator, negotiate, resolve
+from ordertrack.web.locales import Translator, negotiate
 from ordertrack.web.pages import PAGE_HEADERS, SIDE_STATES, RateLimit, SlidingWindowLimiter
 from tests.factories import order_data
 
@@ -527,7 +527,7 @@ def test_sliding_window_forgets_old_attempts() -> None:
      ("KO", "ko"), ("en-US", "en"), ("fr-CA", "en"), ("", "en"), ("x", "en"), (None, "en")],
 )  # fmt: skip
 def test_locale_resolution(tag: str | None, expected: str) -> None:
-    assert resolve(tag) == expected
+    assert resolve_locale(tag) == expected
 
 
 def test_accept_language_negotiation() -> None:
@@ -542,17 +542,18 @@ def test_accept_language_negotiation() -> None:
 
 def test_every_locale_has_every_word_and_a_date_format() -> None:
     """The English fallback would hide a missing word on the page; this does not."""
-    assert set(SUPPORTED) == set(SUPPORTED_LOCALES)  # a customer's email and page speak the same language
+    # A customer's email and page speak the same languages (one list, `ordertrack.locales`).
+    assert set(locales._STATUS) == set(locales._TEXT) == set(SUPPORTED_LOCALES)
     assert set(locales._STATUS["en"]) == set(OrderStatus)
     assert {f"side_{status.value}" for status in SIDE_STATES} <= set(locales._TEXT["en"])
     tables = {"status": locales._STATUS, "text": locales._TEXT, "unsubscribe": unsubscribe._TEXT}
     for name, table in tables.items():
-        for locale in SUPPORTED:
+        for locale in SUPPORTED_LOCALES:
             words = table.get(locale, {})
             missing = set(table["en"]) - {key for key, word in words.items() if word.strip()}
             assert not missing, f"{name} words missing in {locale}: {sorted(missing)}"
             assert set(words) <= set(table["en"]), f"{name} words in {locale} that English lacks"
-    assert set(locales._DATE_PATTERNS) == set(SUPPORTED)
+    assert set(locales._DATE_PATTERNS) == set(SUPPORTED_LOCALES)
 
 
 def test_money_and_dates_per_locale() -> None:
