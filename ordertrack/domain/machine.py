@@ -73,6 +73,13 @@ FULFILLMENT_RULES: dict[FulfillmentEvent, tuple[frozenset[OrderStatus], OrderSta
     ),
 }
 
+
+def delivery_attempt(state: OrderState) -> int:
+    """Which delivery attempt the order is on: out for delivery, the one under way; after a failed
+    attempt, the one that failed."""
+    return state.failed_attempts + (state.status == OrderStatus.OUT_FOR_DELIVERY)
+
+
 # The message entering each status sends, and its dedupe key: once per shipment, delivery attempt
 # or order, so repeated carrier scans and an operator's revert-and-redo never send it twice.
 STATUS_MESSAGES: dict[OrderStatus, tuple[MessageKind, Callable[[OrderState], str]]] = {
@@ -80,11 +87,11 @@ STATUS_MESSAGES: dict[OrderStatus, tuple[MessageKind, Callable[[OrderState], str
     OrderStatus.SHIPPED: (MessageKind.SHIPPED, lambda s: f"shipped:{s.tracking_number}"),
     OrderStatus.OUT_FOR_DELIVERY: (
         MessageKind.OUT_FOR_DELIVERY,
-        lambda s: f"out-for-delivery:{s.failed_attempts + 1}",
+        lambda s: f"out-for-delivery:{delivery_attempt(s)}",
     ),
     OrderStatus.DELIVERY_FAILED: (
         MessageKind.DELIVERY_FAILED,
-        lambda s: f"delivery-failed:{s.failed_attempts}",
+        lambda s: f"delivery-failed:{delivery_attempt(s)}",
     ),
     OrderStatus.AVAILABLE_FOR_PICKUP: (
         MessageKind.AVAILABLE_FOR_PICKUP,
@@ -95,6 +102,9 @@ STATUS_MESSAGES: dict[OrderStatus, tuple[MessageKind, Callable[[OrderState], str
     OrderStatus.RETURNED: (MessageKind.RETURNED, lambda s: "returned"),
     OrderStatus.LOST: (MessageKind.LOST, lambda s: "lost"),
 }
+
+# Messages that name the delivery attempt they are about.
+ATTEMPT_MESSAGES = frozenset({OrderStatus.OUT_FOR_DELIVERY, OrderStatus.DELIVERY_FAILED})
 
 # Messages that say where the parcel is (the pickup point, where the attempt was made).
 LOCATED_MESSAGES = frozenset({OrderStatus.DELIVERY_FAILED, OrderStatus.AVAILABLE_FOR_PICKUP})
@@ -235,9 +245,8 @@ class _Change:
         if notify and status in STATUS_MESSAGES:
             kind, key_for = STATUS_MESSAGES[status]
             message_details = dict(details or {})
-            if status in (OrderStatus.OUT_FOR_DELIVERY, OrderStatus.DELIVERY_FAILED):
-                attempt = self.state.failed_attempts + (status == OrderStatus.OUT_FOR_DELIVERY)
-                message_details["attempt"] = str(attempt)
+            if status in ATTEMPT_MESSAGES:
+                message_details["attempt"] = str(delivery_attempt(self.state))
             self.notify(kind, key_for(self.state), **message_details)
 
     def flag_delay(
@@ -623,7 +632,7 @@ def on_failed_attempt_unresolved(state: OrderState, policy: TimingPolicy, now: d
     change = _Change(state, now)
     deadline = failed_attempt_deadline(state, policy)
     if deadline and now >= deadline:
-        attempt = state.failed_attempts
+        attempt = delivery_attempt(state)
         change.update(followed_up_attempt=attempt)
         waited = format_duration(policy.failed_attempt_follow_up)
         change.record(
