@@ -274,8 +274,7 @@ class OrderWorkflow:
     def _notification(self, notice: Notice, channel: Channel) -> NotificationRequest:
         """The message with the order as it stands: its current address, and a time zone to show
         times in (the customer's, else the policy's default, the one quiet hours use too)."""
-        customer = self._order.customer
-        zone = customer.time_zone or self._policy.default_time_zone
+        customer = self._order.customer.model_copy(update={"time_zone": self._time_zone})
         return NotificationRequest(
             kind=notice.kind,
             dedupe_key=notice.dedupe_key,
@@ -283,7 +282,7 @@ class OrderWorkflow:
             order=self._order.model_copy(
                 update={
                     "shipping_address": self._state.shipping_address,
-                    "customer": customer.model_copy(update={"time_zone": zone}),
+                    "customer": customer,
                 }
             ),
             view=self._view(timeline=False),
@@ -340,7 +339,7 @@ class OrderWorkflow:
 
     async def _daytime_for(self, request: NotificationRequest, outbox: list[NotificationRequest]) -> bool:
         """Wait until 08:00-20:00 where the customer lives; False when the message was withdrawn."""
-        zone = self._order.customer.time_zone or self._policy.default_time_zone
+        zone = self._time_zone
         send_at = next_daytime(workflow.now(), zone, self._policy.daytime_starts, self._policy.daytime_ends)
         if send_at > workflow.now():
             with contextlib.suppress(TimeoutError):
@@ -542,6 +541,11 @@ class OrderWorkflow:
             raise ApplicationError(str(err), type="TransitionRejected", non_retryable=True) from None
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def _time_zone(self) -> str:
+        """Where the customer lives, for quiet hours and the times in messages."""
+        return self._order.customer.time_zone or self._policy.default_time_zone
 
     def _view(self, *, timeline: bool = True) -> OrderView:
         return order_view(self._order, self._state, self._token, timeline=timeline)
