@@ -52,6 +52,7 @@ from ordertrack.mail.compose import compose_email, message_id_for
 from ordertrack.mail.render import MessageLinks, render_email, render_sms
 from ordertrack.sms.provider import SmsProvider
 from ordertrack.store.repository import NotificationKey
+from starter import client as orders
 
 SMS_NOT_CONFIGURED = (
     "SMS is not configured (set ORDERTRACK_SMS_ACCOUNT_SID, ORDERTRACK_SMS_AUTH_TOKEN and "
@@ -261,7 +262,7 @@ class NotifyActivities:
 
     def _links(self, request: NotificationRequest, unsubscribe_url: str | None) -> MessageLinks:
         view, order_id = request.view, request.order.order_id
-        tracking_url = f"{self._public_url}/t/{quote(view.tracking_token, safe='')}"
+        tracking_url = orders.tracking_url(self._public_url, view.tracking_token)
         review_url = (
             self._review_url.format(order_id=quote(order_id, safe="")) if self._review_url else tracking_url
         )
