@@ -30,6 +30,7 @@ log = logging.getLogger("ordertrack.up")
 
 UI_PORT = 8233
 HTTP_PORT = 8000
+SMS_SINK_URL = f"http://127.0.0.1:{SMS_SINK_PORT}"
 # Embedded defaults for a laptop only: `ordertrack serve` in production has no keys unless given.
 DEV_API_KEYS = {
     "dev-shop-key": ApiKey(role="shop", name="dev shop"),
@@ -155,7 +156,7 @@ async def _stack(settings: Settings, demo: bool) -> None:
 
 def _texts_to_sink(settings: Settings) -> bool:
     """Texts go to the local SMS sink unless a real provider is configured."""
-    return settings.sms_provider_url == f"http://127.0.0.1:{SMS_SINK_PORT}"
+    return settings.sms_provider_url == SMS_SINK_URL
 
 
 def run_stack(settings: Settings, *, demo: bool) -> None:
@@ -166,7 +167,7 @@ def run_stack(settings: Settings, *, demo: bool) -> None:
     if settings.sms_account_sid is None:
         settings = settings.model_copy(
             update={
-                "sms_provider_url": f"http://127.0.0.1:{SMS_SINK_PORT}",
+                "sms_provider_url": SMS_SINK_URL,
                 "sms_account_sid": DEV_ACCOUNT_SID,
                 "sms_auth_token": SecretStr(DEV_AUTH_TOKEN),
                 "sms_from": DEV_FROM,
