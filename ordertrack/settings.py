@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     review_without_delivery_after: Duration = TimingPolicy().review_without_delivery_after
     daytime_starts: time = TimingPolicy().daytime_starts
     daytime_ends: time = TimingPolicy().daytime_ends
+    message_send_timeout: Duration = TimingPolicy().message_send_timeout
+    activity_timeout: Duration = TimingPolicy().activity_timeout
 
     worker_shutdown_grace: Duration = timedelta(seconds=20)
 
@@ -168,19 +170,8 @@ class Settings(BaseSettings):
         }
 
     def timing_policy(self) -> TimingPolicy:
-        return TimingPolicy(
-            payment_timeout=self.payment_timeout,
-            ship_by=self.ship_by,
-            carrier_poll_interval=self.carrier_poll_interval,
-            stale_tracking_after=self.stale_tracking_after,
-            review_request_delay=self.review_request_delay,
-            estimate_slip=self.estimate_slip,
-            failed_attempt_follow_up=self.failed_attempt_follow_up,
-            review_without_delivery_after=self.review_without_delivery_after,
-            daytime_starts=self.daytime_starts,
-            daytime_ends=self.daytime_ends,
-            default_time_zone=self.default_time_zone,
-        )
+        """The policy fields of these settings, which each new order captures."""
+        return TimingPolicy(**self.model_dump(include=set(TimingPolicy.model_fields)))
 
 
 @lru_cache

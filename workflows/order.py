@@ -324,7 +324,7 @@ class OrderWorkflow:
                 await workflow.execute_activity(
                     SEND_ACTIVITY[channel],
                     request,
-                    start_to_close_timeout=timedelta(minutes=1),
+                    start_to_close_timeout=self._policy.message_send_timeout,
                     retry_policy=MESSAGE_RETRY,
                     summary=f"{channel.value} {request.kind.value} ({request.dedupe_key})",
                 )
@@ -365,7 +365,7 @@ class OrderWorkflow:
                 await workflow.execute_activity(
                     DELIVER_SHOP_EVENT,
                     event,
-                    start_to_close_timeout=timedelta(seconds=30),
+                    start_to_close_timeout=self._policy.activity_timeout,
                     schedule_to_close_timeout=WEBHOOK_GIVE_UP_AFTER,
                     retry_policy=WEBHOOK_RETRY,
                     summary=f"webhook {event.status.value}{' delayed' * event.delayed} (seq {event.seq})",
@@ -420,7 +420,7 @@ class OrderWorkflow:
                 order_id=self._order.order_id,
             ),
             result_type=TrackingSnapshot,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=self._policy.activity_timeout,
             retry_policy=RetryPolicy(
                 initial_interval=interval,
                 backoff_coefficient=1.0,
@@ -552,5 +552,5 @@ class OrderWorkflow:
 
     async def _activity(self, name: str, arg: object) -> None:
         await workflow.execute_activity(
-            name, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=STORE_RETRY
+            name, arg, start_to_close_timeout=self._policy.activity_timeout, retry_policy=STORE_RETRY
         )

@@ -45,3 +45,8 @@ class TimingPolicy(BaseModel):
     daytime_starts: time = DAY_STARTS
     daytime_ends: time = DAY_ENDS
     default_time_zone: str = "UTC"
+    # How long one attempt at handing a message to the mail server or SMS provider may run before it
+    # is retried (a worker killed mid-send is noticed this late), and one attempt at anything else
+    # (a read-model write, a carrier poll, a shop webhook POST).
+    message_send_timeout: Duration = timedelta(minutes=1)
+    activity_timeout: Duration = timedelta(seconds=30)

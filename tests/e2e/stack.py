@@ -37,6 +37,8 @@ FAST_POLICY = {
     "ORDERTRACK_ESTIMATE_SLIP": "1s",
     # A failed attempt unresolved for 6 simulated hours gets its reminder (the journey redelivers after 14).
     "ORDERTRACK_FAILED_ATTEMPT_FOLLOW_UP": "1s",
+    # A send cut off by a killed worker is retried this soon (the at-most-once protocol decides then).
+    "ORDERTRACK_MESSAGE_SEND_TIMEOUT": "10s",
     # Quiet hours are off here (equal times): real time cannot be skipped; the workflow tests cover them.
     "ORDERTRACK_DAYTIME_STARTS": "00:00",
     "ORDERTRACK_DAYTIME_ENDS": "00:00",
