@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.schemas import APIOperation
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -109,22 +110,24 @@ def _openapi() -> dict[str, Any]:
 
 # Loaded at collection: schemathesis' lazy `from_fixture` does not work with this pytest.
 schema = schemathesis.openapi.from_dict(_openapi())
+# One test per operation, named after it (schemathesis' own `parametrize` gives every case the same
+# node id, which pytest-xdist cannot tell apart).
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
 
 
-@schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-def test_no_input_gets_a_server_error(case: schemathesis.Case, fuzz_server: Server) -> None:
-    case.call_and_validate(
-        base_url=fuzz_server.base_url,
-        headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
-        checks=[not_a_server_error],
-        timeout=30,
-    )
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+def test_no_input_gets_a_server_error(operation: APIOperation, fuzz_server: Server) -> None:
+    @given(case=operation.as_strategy())
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def call(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            base_url=fuzz_server.base_url,
+            headers={"Authorization": f"Bearer {OPERATOR_KEY}"},
+            checks=[not_a_server_error],
+            timeout=30,
+        )
+
+    call()
 
 
 def test_the_fuzzer_reached_every_operation(fuzz_server: Server) -> None:
