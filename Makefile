@@ -28,8 +28,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Test files run in parallel, each on one pytest-xdist worker with its own servers and task queues;
+# most of the end-to-end tests' time is waiting on real time, so more workers than cores pays.
+TEST_WORKERS ?= 4
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 format: $(STAMP)
 	$(BIN)/ruff format .
