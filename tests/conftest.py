@@ -1,12 +1,15 @@
 """Shared fixtures: real Temporal servers (time-skipping and dev), free ports, the SMTP and SMS sinks."""
 
 import asyncio
+import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -22,6 +25,31 @@ from starter.client import register_search_attributes
 from starter.devserver import temporal_cli, time_skipping_server
 from workflows import search_attributes as sa
 
+T = TypeVar("T")
+
+# The caller's environment must not steer the tests: whoever runs them may have exported settings
+# (a quiet-hours window, a carrier URL, a database) or a Temporal env-config profile. Each test
+# builds the settings it needs; the e2e stack hands its processes an explicit environment.
+HERMETIC_PREFIXES = ("ORDERTRACK_", "TEMPORAL_")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in [name for name in os.environ if name.startswith(HERMETIC_PREFIXES)]:
+        del os.environ[name]
+
+
+async def eventually(check: Callable[[], Awaitable[T]], what: str, within: float = 30.0) -> T:
+    """`check()`'s first truthy answer, asked every 50 ms; fails naming `what` after `within` seconds.
+
+    For outcomes that cannot be skipped (a message sent, a status reached on the timeline), never for
+    a transient state; the bound is generous because the machine may be loaded."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (answer := await check()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not within {within:.0f} s")
+        await asyncio.sleep(0.05)
+    return answer
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -29,14 +57,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Where every time-skipping test's clock starts: the same hour of the day whenever the suite runs,
+# so no test depends on the hour it happens to run at (a test about another hour moves on from here).
+TEST_CLOCK_STARTS_AT = time(9, 0)  # UTC
+
+
+async def skip_to(env: WorkflowEnvironment, at: time, zone: str = "UTC") -> datetime:
+    """Move a time-skipping server's clock on to the next `at` o'clock in `zone`; returns that moment."""
+    now = await env.get_current_time()
+    local = now.astimezone(ZoneInfo(zone))
+    target = datetime.combine(local.date(), at, local.tzinfo)
+    if target <= local:
+        target = datetime.combine(local.date() + timedelta(days=1), at, local.tzinfo)
+    await env.sleep(target - now)
+    return await env.get_current_time()
+
+
 @pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping server per test: one test's leftovers cannot hold another's clock."""
+    """A fresh time-skipping server per test (one test's leftovers cannot hold another's clock), its
+    clock moved on to `TEST_CLOCK_STARTS_AT`."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=time_skipping_server(),
     )
     await register_search_attributes(env.client)
+    await skip_to(env, TEST_CLOCK_STARTS_AT)
     yield env
     await env.shutdown()
 

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ SHOP_KEY = "shop-key-" + secrets.token_urlsafe(16)
 OPERATOR_KEY = "operator-key-" + secrets.token_urlsafe(16)
 OPERATOR_NAME = "rita"
 PUBLIC_URL = "https://track.example"
-READ_TIMEOUT = 15.0  # seconds for the worker to bring the read model up to date
+NO_CARRIER = "http://127.0.0.1:9"
+READ_TIMEOUT = 30.0  # seconds for the worker to bring the read model up to date (on a loaded machine)
 
 
 def new_order_id(prefix: str = "api") -> str:
@@ -43,9 +44,16 @@ def api_settings(tmp_path: Path, smtp_port: int, **changes: Any) -> Settings:
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
         "smtp_port": smtp_port,
         "public_url": PUBLIC_URL,
-        # Orders stay put until told to move: no carrier, no deadline fires during a test.
+        # Orders stay put until told to move: no deadline fires during a test, and no carrier answers
+        # (nothing listens on the discard port), so a shipped order stays shipped.
         "ship_by": timedelta(days=7),
         "payment_timeout": timedelta(days=7),
+        "simulated_carrier_url": NO_CARRIER,
+        # Real time cannot be skipped: messages go at once, whatever the hour (a test that is about
+        # quiet hours sets them).
+        "daytime_starts": time(0),
+        "daytime_ends": time(0),
+        "default_time_zone": "UTC",
         "api_keys": {
             SHOP_KEY: ApiKey(role="shop", name="acme-shop"),
             OPERATOR_KEY: ApiKey(role="operator", name=OPERATOR_NAME),
@@ -72,16 +80,27 @@ class Api:
         )
         return order_id, response
 
-    async def read(self, order_id: str, *, until: str | None = None) -> dict[str, Any]:
-        """The order from the read model, once it is there (and in status `until`, if given)."""
+    async def read(
+        self, order_id: str, *, until: str | None = None, reached: str | None = None
+    ) -> dict[str, Any]:
+        """The order from the read model, once it is there and in status `until`, or once its
+        timeline shows it reached status `reached` (wherever it went next: that cannot be missed)."""
         async with asyncio.timeout(READ_TIMEOUT):
             while True:
                 response = await self.http.get(f"/api/orders/{order_id}", headers=self.shop)
-                if response.status_code == 200 and (until is None or response.json()["status"] == until):
-                    body: dict[str, Any] = response.json()
-                    return body
                 assert response.status_code in (200, 404), response.text
+                if response.status_code == 200:
+                    body: dict[str, Any] = response.json()
+                    if (until is None or body["status"] == until) and (
+                        reached is None or reached in statuses_of(body)
+                    ):
+                        return body
                 await asyncio.sleep(0.1)
+
+
+def statuses_of(order: dict[str, Any]) -> list[str]:
+    """The statuses the order went through, in order, from its timeline."""
+    return [entry["status"] for entry in order["timeline"] if entry["kind"] == "status"]
 
 
 @asynccontextmanager

@@ -1,7 +1,7 @@
 """The tracking page in a real browser: headless Chromium at a phone's width, served by uvicorn.
 
 Chromium is Debian's `chromium` package; the set-up installs it with apt-get when it is missing and
-the tests skip, saying why, only when it cannot be installed. `ORDERTRACK_DOCS_SCREENSHOT=1`
+the tests skip, saying why, only when it cannot be installed. `UPDATE_DOCS_SCREENSHOT=1`
 also refreshes the README's `docs/tracking-page.png` from the same page (at twice the density).
 """
 
@@ -159,7 +159,7 @@ async def test_tracking_page_in_chromium_at_phone_width(
     assert "Rua Augusta" not in dom and "ana@example.com" not in dom
     assert png_size(screenshot) == PHONE
 
-    if os.environ.get("ORDERTRACK_DOCS_SCREENSHOT") == "1":
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shot = tmp_path / "docs.png"
         await run_chromium(chromium, tmp_path / "profile", url, f"--screenshot={shot}", scale=2)

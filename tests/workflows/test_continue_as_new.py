@@ -10,7 +10,7 @@ delivery.
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -40,6 +40,9 @@ SUGGEST_AFTER_EVENTS = 40
 POLICY = TimingPolicy(
     carrier_poll_interval=timedelta(seconds=1),
     review_request_delay=timedelta(seconds=2),
+    # The dev server's clock is the wall clock: the review request must not wait for the morning.
+    daytime_starts=time(0),
+    daytime_ends=time(0),
 )
 
 

@@ -1,6 +1,5 @@
 """Customer messages in the workflow, on skipped time: texts, quiet hours, reminders, refusals, reverts."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
@@ -22,11 +21,13 @@ from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.sms.sink import SmsSink
 from starter import client as orders
+from tests.conftest import eventually, skip_to
 from tests.workflows.harness import Harness, order_worker
 from tests.workflows.test_order_workflow import ON_TIME, POLICY, kinds_sent, new_order, ship, start
 from workflows.order import OrderWorkflow
 
 PHONE = "+5511999990000"
+SEOUL = "Asia/Seoul"
 
 
 @pytest.fixture
@@ -42,13 +43,6 @@ def texting_order(time_zone: str = "America/Sao_Paulo") -> Order:
     order = new_order()
     customer = order.customer.model_copy(update={"phone": PHONE, "time_zone": time_zone})
     return order.model_copy(update={"customer": customer, "notify": NotifyPreferences(email=True, sms=True)})
-
-
-def zone_where_it_is(hour: int, now: datetime) -> str:
-    """An `Etc/GMT` zone whose local time is `hour` o'clock-ish right now (for quiet-hour tests)."""
-    offset = (hour - now.hour) % 24
-    offset = offset - 24 if offset > 12 else offset
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs
 
 
 async def sends_of(handle: WorkflowHandle[OrderWorkflow, OrderView], activity: str) -> list[datetime]:
@@ -84,30 +78,32 @@ async def test_texts_go_for_the_moments_worth_one_and_only_in_the_daytime(harnes
 async def test_a_text_at_night_waits_on_a_durable_timer_for_the_morning(
     harness: Harness, time_skipping_env: WorkflowEnvironment
 ):
-    now = await time_skipping_env.get_current_time()
-    order = texting_order(time_zone=zone_where_it_is(2, now))
+    now = await skip_to(time_skipping_env, time(2, 0), SEOUL)  # 02:00 where the customer lives
+    order = texting_order(time_zone=SEOUL)
     handle = await start(harness, order)
     await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
-    for _ in range(100):  # email goes at once (the courier works apart from the update)
-        if len(kinds_sent(harness, order)) == 2:
-            break
-        await asyncio.sleep(0.05)
+
+    async def two_emails() -> bool:  # email goes at once (the courier works apart from the update)
+        return len(kinds_sent(harness, order)) >= 2
+
+    await eventually(two_emails, "the confirmation and shipped emails")
     assert kinds_sent(harness, order) == ["confirmation", "shipped"]
     assert harness.texts_for(PHONE) == []
 
     await time_skipping_env.sleep(timedelta(hours=7))
     texts = await sends_of(handle, "send_sms")
     assert texts, "the morning came and no text went"
-    local = texts[0].astimezone(ZoneInfo(order.customer.time_zone or "UTC"))
-    assert local.time() >= time(8) and local - now.astimezone(local.tzinfo) >= timedelta(hours=5)
+    local = texts[0].astimezone(ZoneInfo(SEOUL))
+    assert local.date() == now.astimezone(ZoneInfo(SEOUL)).date()
+    assert time(8) <= local.time() < time(8, 1), local  # first thing in the morning
     assert harness.texts_for(PHONE)[0]
 
 
 async def test_an_operator_revert_withdraws_a_text_still_waiting_for_the_morning(
     harness: Harness, time_skipping_env: WorkflowEnvironment
 ):
-    now = await time_skipping_env.get_current_time()
-    order = texting_order(time_zone=zone_where_it_is(2, now))
+    await skip_to(time_skipping_env, time(2, 0), SEOUL)
+    order = texting_order(time_zone=SEOUL)
     await start(harness, order)
     await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
     delivered = CorrectionRequest(
@@ -213,9 +209,8 @@ async def test_a_push_delivered_with_a_continued_runs_first_task_is_applied(harn
         start_signal_args=[push],
     )
     harness.started.append(workflow_id)
-    for _ in range(100):
-        if (await handle.query(OrderWorkflow.status)).status == OrderStatus.OUT_FOR_DELIVERY:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the push in the first task was not applied")
+
+    async def pushed() -> bool:
+        return (await handle.query(OrderWorkflow.status)).status == OrderStatus.OUT_FOR_DELIVERY
+
+    await eventually(pushed, "the push in the first task applied")
