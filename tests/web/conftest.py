@@ -7,7 +7,7 @@ ids must still be unique per session (the dev server is shared), hence `new_orde
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
@@ -105,24 +105,43 @@ def statuses_of(order: dict[str, Any]) -> list[str]:
 
 @asynccontextmanager
 async def running_api(
-    client: Client, settings: Settings, mail: MailSink, *, sdk_metrics: MetricBuffer | None = None
+    client: Client,
+    settings: Settings,
+    mail: MailSink,
+    *,
+    sdk_metrics: MetricBuffer | None = None,
+    worker: bool = True,
 ) -> AsyncIterator[Api]:
-    """The app (lifespan entered) and a worker on the settings' task queue, until the block ends."""
+    """The app (lifespan entered) and, unless `worker` is False, a worker on the settings' task queue,
+    until the block ends."""
     app = create_app(settings, temporal=client, sdk_metrics=sdk_metrics)
-    async with order_worker(client, settings) as worker:
-        running = asyncio.create_task(worker.run())
-        try:
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http,
-            ):
-                yield Api(app=app, http=http, settings=settings, mail=mail)
-        finally:
-            await worker.shutdown()
-            await running
+    async with AsyncExitStack() as stack:
+        if worker:
+            polling = await stack.enter_async_context(order_worker(client, settings))
+            serving = asyncio.create_task(polling.run())
+
+            async def drain() -> None:
+                await polling.shutdown()
+                await serving
+
+            stack.push_async_callback(drain)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test")
+        )
+        yield Api(app=app, http=http, settings=settings, mail=mail)
 
 
 @pytest.fixture
 async def api(dev_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink) -> AsyncIterator[Api]:
     async with running_api(dev_env.client, api_settings(tmp_path, mail_sink.port), mail_sink) as running:
+        yield running
+
+
+@pytest.fixture
+async def app_only(dev_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink) -> AsyncIterator[Api]:
+    """The app without a worker, for requests answered before any workflow would run (refusals,
+    unknown orders, health, metrics, the schema): no worker to start and drain."""
+    settings = api_settings(tmp_path, mail_sink.port)
+    async with running_api(dev_env.client, settings, mail_sink, worker=False) as running:
         yield running

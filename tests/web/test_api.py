@@ -109,14 +109,14 @@ async def test_the_same_id_with_other_contents_is_a_409(api: Api) -> None:
     assert order_id in error["message"]
 
 
-async def test_an_invalid_order_is_a_422_naming_each_bad_field(api: Api) -> None:
+async def test_an_invalid_order_is_a_422_naming_each_bad_field(app_only: Api) -> None:
     data = order_data(order_id=new_order_id(), currency="real")
     data["customer"] = {**data["customer"], "email": "not-an-email"}
     data["items"] = [{**data["items"][0], "quantity": 0}]
     data["shipping_address"] = {**data["shipping_address"], "country": "Brazil"}
     del data["placed_at"]
 
-    response = await api.http.post("/api/orders", json=data, headers=api.shop)
+    response = await app_only.http.post("/api/orders", json=data, headers=app_only.shop)
 
     fields = fields_of(response)
     assert {
@@ -152,38 +152,40 @@ async def test_an_invalid_order_is_a_422_naming_each_bad_field(api: Api) -> None
         "extra",
     ],
 )
-async def test_json_types_are_not_coerced(api: Api, change: Any, field: str) -> None:
+async def test_json_types_are_not_coerced(app_only: Api, change: Any, field: str) -> None:
     data = order_data(order_id=new_order_id())
     change(data)
 
-    response = await api.http.post("/api/orders", json=data, headers=api.shop)
+    response = await app_only.http.post("/api/orders", json=data, headers=app_only.shop)
 
     assert field in fields_of(response)
 
 
-async def test_malformed_json_duplicate_keys_and_other_media_types_are_refused(api: Api) -> None:
+async def test_malformed_json_duplicate_keys_and_other_media_types_are_refused(app_only: Api) -> None:
     url = "/api/orders"
-    headers = {**api.shop, "Content-Type": "application/json"}
+    headers = {**app_only.shop, "Content-Type": "application/json"}
 
-    broken = await api.http.post(url, content=b'{"order_id": ', headers=headers)
+    broken = await app_only.http.post(url, content=b'{"order_id": ', headers=headers)
     assert fields_of(broken).keys() == {"body"}
 
-    duplicate = await api.http.post(url, content=b'{"order_id": "1", "order_id": "2"}', headers=headers)
+    duplicate = await app_only.http.post(url, content=b'{"order_id": "1", "order_id": "2"}', headers=headers)
     assert "duplicate key" in fields_of(duplicate)["body"]
 
     nan = json.dumps(order_data(order_id=new_order_id())).replace('"79.80"', "NaN").encode()
-    assert "NaN" in fields_of(await api.http.post(url, content=nan, headers=headers))["body"]
+    assert "NaN" in fields_of(await app_only.http.post(url, content=nan, headers=headers))["body"]
 
-    text = await api.http.post(url, content=b"order_id=1", headers={**api.shop, "Content-Type": "text/plain"})
+    text = await app_only.http.post(
+        url, content=b"order_id=1", headers={**app_only.shop, "Content-Type": "text/plain"}
+    )
     assert text.status_code == 415
     assert error_of(text)["code"] == "unsupported_media_type"
 
 
-async def test_a_body_over_the_limit_is_a_413(api: Api) -> None:
+async def test_a_body_over_the_limit_is_a_413(app_only: Api) -> None:
     data = order_data(order_id=new_order_id())
     data["customer"] = {**data["customer"], "name": "A" * (MAX_BODY_BYTES + 1)}
 
-    declared = await api.http.post("/api/orders", json=data, headers=api.shop)
+    declared = await app_only.http.post("/api/orders", json=data, headers=app_only.shop)
     assert declared.status_code == 413
     assert error_of(declared)["code"] == "payload_too_large"
 
@@ -192,8 +194,8 @@ async def test_a_body_over_the_limit_is_a_413(api: Api) -> None:
         for start in range(0, len(payload), 8192):
             yield payload[start : start + 8192]
 
-    streamed = await api.http.post(
-        "/api/orders", content=chunks(), headers={**api.shop, "Content-Type": "application/json"}
+    streamed = await app_only.http.post(
+        "/api/orders", content=chunks(), headers={**app_only.shop, "Content-Type": "application/json"}
     )
     assert streamed.status_code == 413
     assert error_of(streamed)["code"] == "payload_too_large"
@@ -202,33 +204,35 @@ async def test_a_body_over_the_limit_is_a_413(api: Api) -> None:
 # -- keys and roles ----------------------------------------------------------------------------
 
 
-async def test_401_without_a_valid_key_and_403_without_the_role(api: Api) -> None:
+async def test_401_without_a_valid_key_and_403_without_the_role(app_only: Api) -> None:
     data = order_data(order_id=new_order_id())
 
-    missing = await api.http.post("/api/orders", json=data)
+    missing = await app_only.http.post("/api/orders", json=data)
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"].startswith("Bearer")
     assert error_of(missing)["code"] == "missing_api_key"
 
-    wrong = await api.http.post("/api/orders", json=data, headers={"Authorization": "Bearer nope"})
+    wrong = await app_only.http.post("/api/orders", json=data, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
     assert wrong.headers["www-authenticate"].startswith("Bearer")
     assert error_of(wrong)["code"] == "invalid_api_key"
 
-    basic = await api.http.get("/api/orders/1", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    basic = await app_only.http.get("/api/orders/1", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert basic.status_code == 401
     assert error_of(basic)["code"] == "invalid_authorization_header"
 
     # A shop key may not do an operator's job; the refusal comes before the body is even looked at.
-    forbidden = await api.http.post("/api/orders/whatever/cancel", json={"reason": "x"}, headers=api.shop)
+    forbidden = await app_only.http.post(
+        "/api/orders/whatever/cancel", json={"reason": "x"}, headers=app_only.shop
+    )
     assert forbidden.status_code == 403
     assert error_of(forbidden)["code"] == "insufficient_role"
     assert "operator" in error_of(forbidden)["message"]
 
     # An unauthenticated caller learns nothing about the body either.
-    assert (await api.http.post("/api/orders", json={"bad": 1})).status_code == 401
+    assert (await app_only.http.post("/api/orders", json={"bad": 1})).status_code == 401
 
-    by_header = await api.http.get("/api/orders/unknown-1", headers={"X-API-Key": SHOP_KEY})
+    by_header = await app_only.http.get("/api/orders/unknown-1", headers={"X-API-Key": SHOP_KEY})
     assert by_header.status_code == 404  # authenticated, the order just does not exist
 
 
@@ -350,32 +354,34 @@ async def test_fulfillment_answers_the_orders_view(api: Api) -> None:
     assert view["timeline"][-1]["actor"] == "shop"
 
 
-async def test_unknown_orders_are_404_and_bad_ids_422(api: Api) -> None:
+async def test_unknown_orders_are_404_and_bad_ids_422(app_only: Api) -> None:
     unknown = new_order_id("missing")
     requests = [
-        api.http.get(f"/api/orders/{unknown}", headers=api.shop),
-        api.http.post(
-            f"/api/orders/{unknown}/fulfillment", json={"event": "picking_started"}, headers=api.shop
+        app_only.http.get(f"/api/orders/{unknown}", headers=app_only.shop),
+        app_only.http.post(
+            f"/api/orders/{unknown}/fulfillment", json={"event": "picking_started"}, headers=app_only.shop
         ),
-        api.http.post(
-            f"/api/orders/{unknown}/cancel", json={"reason": "customer asked"}, headers=api.operator
+        app_only.http.post(
+            f"/api/orders/{unknown}/cancel", json={"reason": "customer asked"}, headers=app_only.operator
         ),
-        api.http.post(
+        app_only.http.post(
             f"/api/orders/{unknown}/corrections",
             json={"status": "picking", "reason": "why"},
-            headers=api.operator,
+            headers=app_only.operator,
         ),
-        api.http.post(f"/api/orders/{unknown}/tracking-token", json={"reason": "leak"}, headers=api.operator),
+        app_only.http.post(
+            f"/api/orders/{unknown}/tracking-token", json={"reason": "leak"}, headers=app_only.operator
+        ),
     ]
     for request in requests:
         response = await request
         assert response.status_code == 404, response.text
         assert error_of(response)["code"] == "order_not_found"
 
-    bad = await api.http.get("/api/orders/not%20an%20id", headers=api.shop)
+    bad = await app_only.http.get("/api/orders/not%20an%20id", headers=app_only.shop)
     assert "order_id" in fields_of(bad)
 
-    nowhere = await api.http.get("/api/nothing-here", headers=api.shop)
+    nowhere = await app_only.http.get("/api/nothing-here", headers=app_only.shop)
     assert nowhere.status_code == 404
     assert error_of(nowhere)["code"] == "not_found"
 
@@ -423,18 +429,18 @@ async def test_an_unexpected_error_is_a_500_without_a_trace(
     assert error_of(health)["code"] == "database_unavailable"
 
 
-async def test_healthz(api: Api) -> None:
-    response = await api.http.get("/healthz")
+async def test_healthz(app_only: Api) -> None:
+    response = await app_only.http.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-async def test_metrics_count_requests_by_route_template_and_status(api: Api) -> None:
-    await api.http.get("/api/orders/nope-1", headers=api.shop)
-    await api.http.get("/api/orders/nope-2", headers=api.shop)
-    await api.http.get("/api/orders/nope-3")
+async def test_metrics_count_requests_by_route_template_and_status(app_only: Api) -> None:
+    await app_only.http.get("/api/orders/nope-1", headers=app_only.shop)
+    await app_only.http.get("/api/orders/nope-2", headers=app_only.shop)
+    await app_only.http.get("/api/orders/nope-3")
 
-    response = await api.http.get("/metrics")
+    response = await app_only.http.get("/metrics")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -474,8 +480,8 @@ async def test_metrics_include_the_sdks_when_the_worker_runs_in_process(
     assert f'task_queue="{settings.task_queue}"' in text
 
 
-async def test_openapi_documents_the_api(api: Api) -> None:
-    schema = (await api.http.get("/openapi.json")).json()
+async def test_openapi_documents_the_api(app_only: Api) -> None:
+    schema = (await app_only.http.get("/openapi.json")).json()
 
     paths = schema["paths"]
     assert {"post"} <= set(paths["/api/orders"])
@@ -485,4 +491,4 @@ async def test_openapi_documents_the_api(api: Api) -> None:
     assert order["properties"]["total"]["type"] == "string"
     assert "ErrorResponse" in schema["components"]["schemas"]
     assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
-    assert (await api.http.get("/docs")).status_code == 200
+    assert (await app_only.http.get("/docs")).status_code == 200
