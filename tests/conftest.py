@@ -1,7 +1,9 @@
 """Shared fixtures: real Temporal servers (time-skipping and dev), free ports, the SMTP and SMS sinks."""
 
 import asyncio
+import itertools
 import os
+import random
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -51,10 +53,33 @@ async def eventually(check: Callable[[], Awaitable[T]], what: str, within: float
     return answer
 
 
+# Test servers listen below the kernel's ephemeral range (32768-60999 on Linux), where outgoing
+# connections take their ports: one of those cannot grab a port between `free_port()` and the
+# server's bind. Each pytest-xdist worker draws from its own block, so workers never collide.
+PORT_BLOCK = 2000
+FIRST_PORT = 12000
+
+
+def _port_candidates() -> Iterator[int]:
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    block = FIRST_PORT + (worker % 10) * PORT_BLOCK
+    start = random.randrange(PORT_BLOCK)  # another test run on this machine starts elsewhere
+    return (block + (start + step) % PORT_BLOCK for step in itertools.count())
+
+
+_CANDIDATES = _port_candidates()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that nothing listens on now (see `FIRST_PORT`)."""
+    for port in _CANDIDATES:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("unreachable: the candidates never end")
 
 
 # Where every time-skipping test's clock starts: the same hour of the day whenever the suite runs,
@@ -80,6 +105,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=time_skipping_server(),
+        port=free_port(),
     )
     await register_search_attributes(env.client)
     await skip_to(env, TEST_CLOCK_STARTS_AT)

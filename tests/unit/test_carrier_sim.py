@@ -1,7 +1,6 @@
 """The simulator served by uvicorn on loopback, the httpx adapter over it, and the poll activity."""
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -27,12 +26,7 @@ from ordertrack.carriers.simulator import FaultConfig, serve_simulator
 from ordertrack.domain.records import PollRequest
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import free_port
 
 
 def number(prefix: str = "SIM-ONTIME-") -> str:

@@ -3,7 +3,6 @@ and the `send_notification` activity on the real store: at most once, suppressed
 
 import asyncio
 import hashlib
-import socket
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -32,6 +31,7 @@ from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings
 from ordertrack.sms.provider import SmsProvider
 from ordertrack.store import Store
+from tests.conftest import free_port
 from tests.factories import order_data, sample_order
 
 NOW = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
@@ -81,12 +81,6 @@ def make_request(
         view=view,
         details=DETAILS.get(kind, {}),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
