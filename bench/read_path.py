@@ -39,6 +39,7 @@ from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
 from ordertrack.domain.view import order_view
 from ordertrack.mail.sink import MailSink
+from ordertrack.names import SearchAttributes as sa
 from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
@@ -46,7 +47,6 @@ from starter import client as orders
 from starter.demo import sample_order
 from starter.devserver import temporal_cli
 from worker import order_worker
-from workflows import search_attributes as sa
 
 API_KEY = "bench-shop-key"
 QUERIED_ORDERS = 100  # running workflows the query path picks from

@@ -25,7 +25,6 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.names import POLL_CARRIER
 from ordertrack.codec import data_converter
 from ordertrack.connection import connect_options
 from ordertrack.domain.durations import parse_duration
@@ -41,9 +40,10 @@ from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView, static_summary
+from ordertrack.names import POLL_CARRIER, order_id_from, workflow_id_for
+from ordertrack.names import SearchAttributes as sa
 from ordertrack.settings import Settings
-from workflows import search_attributes as sa
-from workflows.order import OrderWorkflow, workflow_id_for
+from workflows.order import OrderWorkflow
 
 
 class OrderNotFound(LookupError):
@@ -230,7 +230,7 @@ async def list_orders(client: Client, query: str, limit: int = 100) -> list[Orde
         attrs = execution.typed_search_attributes
         found.append(
             OrderSummary(
-                order_id=execution.id.removeprefix("order-"),
+                order_id=order_id_from(execution.id),
                 workflow_id=execution.id,
                 status=attrs.get(sa.ORDER_STATUS),
                 delayed=attrs.get(sa.ORDER_DELAYED),

@@ -27,12 +27,12 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import EntryKind
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
+from ordertrack.names import SearchAttributes as sa
 from starter import client as orders
 from starter.devserver import temporal_cli
 from tests.conftest import free_port
 from tests.workflows.harness import Harness, order_worker
 from tests.workflows.test_order_workflow import FAILED_ATTEMPT, kinds_sent, new_order, ship
-from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
 
 # The server's dynamic config key (default 4K events): past it, each workflow task says "suggested".

@@ -17,7 +17,6 @@ from fastapi import FastAPI, Request, Response
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.names import DELIVER_SHOP_EVENT
 from activities.webhooks import ShopWebhookActivities
 from ordertrack.domain.messages import CancelRequest, FulfillmentUpdate
 from ordertrack.domain.models import Order
@@ -25,6 +24,7 @@ from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
+from ordertrack.names import DELIVER_SHOP_EVENT
 from ordertrack.serving import serve_app
 from ordertrack.webhooks import WebhookVerificationError, verify
 from starter import client as orders
