@@ -19,14 +19,13 @@ from activities.notify import NotifyActivities
 from activities.store import StoreActivities
 from activities.webhooks import ShopWebhookActivities
 from ordertrack.carriers.registry import CarrierRegistry, build_registry
-from ordertrack.connection import ConnectionSettingsError
+from ordertrack.connection import ConnectionSettingsError, connect
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings, get_settings
 from ordertrack.sms.provider import SmsProvider, build_sms_provider
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
 from ordertrack.telemetry import TelemetrySettingsError, worker_telemetry
-from starter.client import connect
 from workflows.order import OrderWorkflow
 
 log = logging.getLogger("ordertrack.worker")

@@ -31,6 +31,7 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack.connection import connect
 from ordertrack.domain import machine
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.policy import TimingPolicy
@@ -178,7 +179,7 @@ def serve_with_query_route(port: int) -> None:
 
 
 async def start_running_orders(settings: Settings, count: int) -> list[str]:
-    client = await orders.connect(settings)
+    client = await connect(settings)
     started = []
     for number in range(count):
         order = sample_order(

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
+from ordertrack.connection import connect
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -172,7 +173,7 @@ def print_view(view: OrderView, as_json: bool) -> None:
 
 
 async def _client() -> Any:
-    return await orders.connect(get_settings())
+    return await connect(get_settings())
 
 
 async def _send(action: Callable[[Any], Awaitable[OrderView]], as_json: bool) -> None:

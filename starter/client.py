@@ -22,11 +22,8 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
-from ordertrack.codec import data_converter
-from ordertrack.connection import connect_options
 from ordertrack.domain.durations import parse_duration
 from ordertrack.domain.messages import (
     AddressChangeRequest,
@@ -42,7 +39,6 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView, static_summary
 from ordertrack.names import POLL_CARRIER, order_id_from, workflow_id_for
 from ordertrack.names import SearchAttributes as sa
-from ordertrack.settings import Settings
 from workflows.order import OrderWorkflow
 
 
@@ -88,18 +84,6 @@ class OrderSummary:
     tracking_number: str | None
     expected_delivery_at: datetime | None
     running: bool
-
-
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A client for the configured server; `runtime` carries SDK telemetry (metrics) when given.
-
-    Address, namespace, TLS / mTLS, API key and env-config profile: see `ordertrack.connection`."""
-    options = connect_options(settings)
-    return await Client.connect(
-        **options,
-        data_converter=data_converter(settings),
-        runtime=runtime,
-    )
 
 
 def tracking_url(public_url: str, token: str) -> str:

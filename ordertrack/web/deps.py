@@ -6,6 +6,7 @@ from fastapi import Request
 from temporalio.client import Client
 
 from ordertrack.carriers.registry import CarrierRegistry
+from ordertrack.connection import connect
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
 
@@ -37,8 +38,6 @@ def get_carriers(request: Request) -> CarrierRegistry:
 
 async def get_temporal(request: Request) -> Client:
     """The Temporal client, connected on first use (the page and reads run without Temporal)."""
-    from starter.client import connect
-
     res = resources(request)
     if res.temporal is None:
         res.temporal = await connect(res.settings)
