@@ -35,6 +35,7 @@ from ordertrack.domain.models import Address, Order
 from ordertrack.domain.notices import SMS_KINDS, MessageKind
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
+from ordertrack.logs import configure_logging
 from ordertrack.settings import get_settings
 from ordertrack.store import NotificationRow, Store, create_engine
 from starter import bulk
@@ -444,7 +445,6 @@ def serve_command(
 ) -> None:
     """The HTTP server alone (production): shop API, tracking pages, health, metrics."""
     from ordertrack.web.server import serve
-    from worker import configure_logging
 
     configure_logging()
     typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
@@ -461,7 +461,6 @@ def carrier_sim_command(
 ) -> None:
     """The simulated carrier alone."""
     from ordertrack.carriers.simulator import FaultConfig, serve_simulator
-    from worker import configure_logging
 
     configure_logging()
     try:
