@@ -52,7 +52,7 @@ from ordertrack.mail.render import MessageLinks, render_email, render_sms
 from ordertrack.names import MESSAGE_REJECTED_ERROR, SEND_NOTIFICATION, SEND_SMS, SMS_NOT_CONFIGURED_ERROR
 from ordertrack.sms.provider import SmsProvider
 from ordertrack.store.repository import NotificationKey
-from starter import client as orders
+from ordertrack.tracking_link import tracking_url
 
 SMS_NOT_CONFIGURED = (
     "SMS is not configured (set ORDERTRACK_SMS_ACCOUNT_SID, ORDERTRACK_SMS_AUTH_TOKEN and "
@@ -262,9 +262,9 @@ class NotifyActivities:
 
     def _links(self, request: NotificationRequest, unsubscribe_url: str | None) -> MessageLinks:
         view, order_id = request.view, request.order.order_id
-        tracking_url = orders.tracking_url(self._public_url, view.tracking_token)
+        tracking_page = tracking_url(self._public_url, view.tracking_token)
         review_url = (
-            self._review_url.format(order_id=quote(order_id, safe="")) if self._review_url else tracking_url
+            self._review_url.format(order_id=quote(order_id, safe="")) if self._review_url else tracking_page
         )
         carrier_link = (
             self._carrier_url(view.carrier, view.tracking_number)
@@ -272,7 +272,7 @@ class NotifyActivities:
             else None
         )
         return MessageLinks(
-            tracking_url=tracking_url,
+            tracking_url=tracking_page,
             review_url=review_url,
             support_email=self._support_email,
             carrier_url=carrier_link,

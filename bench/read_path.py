@@ -44,6 +44,7 @@ from ordertrack.names import SearchAttributes as sa
 from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
+from ordertrack.tracking_link import new_tracking_token
 from starter import client as orders
 from starter.demo import sample_order
 from starter.devserver import temporal_cli
@@ -68,7 +69,7 @@ async def seed(store: Store, count: int) -> list[tuple[str, str]]:
     seeded = []
     for number in range(count):
         order = sample_order(f"bench-{number:05d}", "Ana Souza", "pt-BR", "São Paulo", "BR", paid=True)
-        token = orders.new_tracking_token()
+        token = new_tracking_token()
         start = machine.on_start(order, now)
         await store.save_order(
             OrderRecord(

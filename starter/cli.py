@@ -38,6 +38,7 @@ from ordertrack.domain.view import OrderView
 from ordertrack.logs import configure_logging
 from ordertrack.settings import get_settings
 from ordertrack.store import NotificationRow, Store, create_engine
+from ordertrack.tracking_link import tracking_url
 from starter import bulk
 from starter import client as orders
 
@@ -164,7 +165,7 @@ def print_view(view: OrderView, as_json: bool) -> None:
         typer.echo(f"  carrier:   {view.carrier} {view.tracking_number or ''}")
     if view.estimated_delivery:
         typer.echo(f"  estimated: {view.estimated_delivery:%Y-%m-%d %H:%M %Z}")
-    typer.echo(f"  tracking:  {orders.tracking_url(settings.public_url, view.tracking_token)}")
+    typer.echo(f"  tracking:  {tracking_url(settings.public_url, view.tracking_token)}")
     typer.echo("  timeline:")
     for entry in view.timeline:
         why = f" (reason: {entry.reason})" if entry.reason else ""
@@ -208,7 +209,7 @@ async def order_start(path: Annotated[str, typer.Argument(help="Order JSON file,
     )
     note = "" if started.created else " (already started)"
     typer.echo(f"{started.order_id}{note}")
-    typer.echo(orders.tracking_url(settings.public_url, started.tracking_token))
+    typer.echo(tracking_url(settings.public_url, started.tracking_token))
 
 
 @order_app.command("show")

@@ -6,7 +6,6 @@ The CLI and the HTTP API are thin layers over these functions, so all three beha
 import asyncio
 import hashlib
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +38,7 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView, static_summary
 from ordertrack.names import POLL_CARRIER, order_id_from, workflow_id_for
 from ordertrack.names import SearchAttributes as sa
+from ordertrack.tracking_link import new_tracking_token
 from workflows.order import OrderWorkflow
 
 
@@ -84,15 +84,6 @@ class OrderSummary:
     tracking_number: str | None
     expected_delivery_at: datetime | None
     running: bool
-
-
-def tracking_url(public_url: str, token: str) -> str:
-    return f"{public_url.rstrip('/')}/t/{token}"
-
-
-def new_tracking_token() -> str:
-    """An unguessable capability for the customer's tracking page (192 bits)."""
-    return secrets.token_urlsafe(24)
 
 
 async def start_order(

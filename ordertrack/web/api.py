@@ -38,6 +38,7 @@ from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.view import OrderView
 from ordertrack.settings import Settings
 from ordertrack.store.repository import NotificationRow
+from ordertrack.tracking_link import tracking_url
 from ordertrack.web import errors
 from ordertrack.web.auth import OperatorCaller, ShopCaller
 from ordertrack.web.deps import Resources, get_temporal, resources
@@ -356,7 +357,7 @@ def _status_out(view: OrderView, res: Resources) -> OrderStatusOut:
         tracking_number=view.tracking_number,
         carrier_tracking_url=carrier_url,
         estimated_delivery=view.estimated_delivery,
-        tracking_url=orders.tracking_url(res.settings.public_url, view.tracking_token),
+        tracking_url=tracking_url(res.settings.public_url, view.tracking_token),
         version=view.version,
         timeline=list(view.timeline),
     )
@@ -403,7 +404,7 @@ async def start_order(
     return StartedOrderOut(
         order_id=started.order_id,
         workflow_id=started.workflow_id,
-        tracking_url=orders.tracking_url(settings.public_url, started.tracking_token),
+        tracking_url=tracking_url(settings.public_url, started.tracking_token),
     )
 
 
@@ -434,7 +435,7 @@ async def get_order(request: Request, caller: ShopCaller, order_id: OrderIdPath)
         tracking_number=stored.tracking_number,
         carrier_tracking_url=carrier_url,
         estimated_delivery=stored.estimated_delivery,
-        tracking_url=orders.tracking_url(res.settings.public_url, stored.tracking_token),
+        tracking_url=tracking_url(res.settings.public_url, stored.tracking_token),
         version=stored.version,
         timeline=timeline,
         placed_at=stored.placed_at,
