@@ -31,6 +31,7 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
 from ordertrack.connection import connect
 from ordertrack.domain import machine
 from ordertrack.domain.messages import FulfillmentUpdate
@@ -45,7 +46,6 @@ from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
 from ordertrack.tracking_link import new_tracking_token
-from starter import client as orders
 from starter.demo import sample_order
 from starter.devserver import temporal_cli
 from worker import order_worker

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
+from ordertrack import orders
 from ordertrack.connection import connect
 from ordertrack.domain.messages import (
     AddressChangeRequest,
@@ -40,7 +41,7 @@ from ordertrack.settings import get_settings
 from ordertrack.store import NotificationRow, Store, create_engine
 from ordertrack.tracking_link import tracking_url
 from starter import bulk
-from starter import client as orders
+from starter.client import order_stats, parse_since
 
 app = typer.Typer(help="ordertrack: durable order tracking on Temporal.", no_args_is_help=True)
 order_app = typer.Typer(help="Start, inspect and change orders.", no_args_is_help=True)
@@ -265,7 +266,7 @@ def _orders_query(
             status.value if status else None,
             True if delayed else None,
             carrier,
-            since=orders.parse_since(since) if since else None,
+            since=parse_since(since) if since else None,
             id_prefix=prefix,
             running=running,
         )
@@ -421,7 +422,7 @@ async def stats_command(
 ) -> None:
     """How many orders are in each status, and how many are delayed (Temporal visibility)."""
     query = _orders_query(None, False, carrier, since, prefix, running)
-    stats = await orders.order_stats(await _client(), query)
+    stats = await order_stats(await _client(), query)
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(stats), indent=2))
         return

@@ -8,12 +8,12 @@ from decimal import Decimal
 
 from temporalio.client import Client
 
+from ordertrack import orders
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.models import Order
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.settings import Settings
 from ordertrack.tracking_link import tracking_url
-from starter import client as orders
 
 log = logging.getLogger("ordertrack.demo")
 

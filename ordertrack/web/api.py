@@ -1,6 +1,6 @@
 """The HTTP API for shop backends and operators (`/api/...`), `/healthz` and `/metrics`.
 
-A thin layer over `starter.client`, so the API, the CLI and the Python client behave the same:
+A thin layer over `ordertrack.orders`, so the API, the CLI and the Python client behave the same:
 starts and updates go to Temporal, reads come from the read model only. Request bodies are
 validated strictly (JSON types are not coerced; money is a decimal string), errors have one
 structured shape (`ordertrack.web.errors`), and `ApiMiddleware` gives every request an id, a size
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from ordertrack import orders
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -44,7 +45,6 @@ from ordertrack.web.auth import OperatorCaller, ShopCaller
 from ordertrack.web.deps import Resources, get_temporal, resources
 from ordertrack.web.errors import ApiError, FieldError
 from ordertrack.web.metrics import UNMATCHED_ROUTE, HttpMetrics
-from starter import client as orders
 
 log = logging.getLogger("ordertrack.web.api")
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from ordertrack import orders
 from ordertrack.carriers.base import CarrierAdapter, CarrierPayloadError, WebhookAuthError
 from ordertrack.carriers.registry import CarrierRegistry, UnknownCarrierError
 from ordertrack.domain.tracking import TrackingSnapshot
@@ -26,7 +27,6 @@ from ordertrack.store.repository import StoredOrder
 from ordertrack.web import errors
 from ordertrack.web.deps import get_temporal, resources
 from ordertrack.web.errors import ApiError
-from workflows.order import OrderWorkflow
 
 log = logging.getLogger("ordertrack.web.carrier_webhooks")
 
@@ -58,19 +58,15 @@ async def _client(request: Request) -> Client:
 async def _deliver(request: Request, order: StoredOrder, snapshot: TrackingSnapshot) -> bool:
     """Signal the order's workflow; False when it is no longer running (nothing left to update)."""
     client = await _client(request)
-    handle = client.get_workflow_handle(order.workflow_id)
     try:
-        await handle.signal(OrderWorkflow.carrier_update, snapshot)
+        return await orders.send_carrier_update(client, order.workflow_id, snapshot)
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             log.warning("carrier webhook: Temporal unavailable signalling %s: %s", order.workflow_id, err)
             raise ApiError(
                 503, "temporal_unavailable", "the order service is unavailable; retry later"
             ) from None
         raise
-    return True
 
 
 @router.post(

@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
 from ordertrack.carriers import journeys
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import OrderStatus
@@ -28,7 +29,6 @@ from ordertrack.domain.timeline import EntryKind
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.names import SearchAttributes as sa
-from starter import client as orders
 from starter.devserver import temporal_cli
 from tests.conftest import free_port
 from tests.workflows.harness import Harness, order_worker

@@ -18,6 +18,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.webhooks import ShopWebhookActivities
+from ordertrack import orders
 from ordertrack.domain.messages import CancelRequest, FulfillmentUpdate
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
@@ -27,7 +28,6 @@ from ordertrack.mail.sink import MailSink
 from ordertrack.names import DELIVER_SHOP_EVENT
 from ordertrack.serving import serve_app
 from ordertrack.webhooks import WebhookVerificationError, verify
-from starter import client as orders
 from tests.conftest import free_port
 from tests.factories import sample_order
 from tests.workflows.harness import Harness, order_worker
