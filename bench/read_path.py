@@ -167,7 +167,7 @@ def serve_with_query_route(port: int) -> None:
     from ordertrack.serving import serve_app
     from ordertrack.settings import get_settings
     from ordertrack.web.app import create_app
-    from ordertrack.web.deps import get_temporal
+    from ordertrack.web.temporal import get_temporal
 
     app = create_app(get_settings())
 

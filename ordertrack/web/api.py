@@ -23,7 +23,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from ordertrack import orders
 from ordertrack.domain.messages import (
@@ -42,9 +41,10 @@ from ordertrack.store.repository import NotificationRow
 from ordertrack.tracking_link import tracking_url
 from ordertrack.web import errors
 from ordertrack.web.auth import OperatorCaller, ShopCaller
-from ordertrack.web.deps import Resources, get_temporal, resources
+from ordertrack.web.deps import Resources, resources
 from ordertrack.web.errors import ApiError, FieldError
 from ordertrack.web.metrics import UNMATCHED_ROUTE, HttpMetrics
+from ordertrack.web.temporal import get_temporal, outage_as_503
 
 log = logging.getLogger("ordertrack.web.api")
 
@@ -302,20 +302,13 @@ def StrictBody(model: type[BaseModel]) -> Any:
 # -- Temporal calls ---------------------------------------------------------------------------
 
 
-async def _temporal(request: Request) -> Client:
-    try:
-        return await get_temporal(request)
-    except Exception:
-        log.exception("cannot connect to Temporal")
-        raise ApiError(503, "temporal_unavailable", "the order service is unavailable; retry later") from None
-
-
 async def _call(request: Request, order_id: str, work: Callable[[Client], Awaitable[T]]) -> T:
     """Run one client call, with the client's errors as the API's."""
-    client = await _temporal(request)
+    client = await get_temporal(request)
     try:
-        async with asyncio.timeout(WORKFLOW_TIMEOUT):
-            return await work(client)
+        with outage_as_503(f"for order {order_id}"):
+            async with asyncio.timeout(WORKFLOW_TIMEOUT):
+                return await work(client)
     except orders.OrderNotFound:
         raise _order_not_found(order_id) from None
     except orders.OrderConflict as err:
@@ -329,12 +322,6 @@ async def _call(request: Request, order_id: str, work: Callable[[Client], Awaita
             f"order {order_id}'s workflow did not answer within {WORKFLOW_TIMEOUT:.0f}s; "
             "the request may still take effect, read the order before retrying",
         ) from None
-    except RPCError as err:
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise ApiError(
-                503, "temporal_unavailable", "the order service is unavailable; retry later"
-            ) from None
-        raise
 
 
 def _order_not_found(order_id: str) -> ApiError:

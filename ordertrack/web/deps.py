@@ -6,7 +6,6 @@ from fastapi import Request
 from temporalio.client import Client
 
 from ordertrack.carriers.registry import CarrierRegistry
-from ordertrack.connection import connect
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
 
@@ -34,11 +33,3 @@ def get_store(request: Request) -> Store:
 
 def get_carriers(request: Request) -> CarrierRegistry:
     return resources(request).carriers
-
-
-async def get_temporal(request: Request) -> Client:
-    """The Temporal client, connected on first use (the page and reads run without Temporal)."""
-    res = resources(request)
-    if res.temporal is None:
-        res.temporal = await connect(res.settings)
-    return res.temporal
