@@ -19,14 +19,14 @@ from activities.notify import NotifyActivities
 from activities.store import StoreActivities
 from activities.webhooks import ShopWebhookActivities
 from ordertrack.carriers.registry import CarrierRegistry, build_registry
-from ordertrack.connection import ConnectionSettingsError
+from ordertrack.connection import ConnectionSettingsError, connect
+from ordertrack.logs import configure_logging
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings, get_settings
 from ordertrack.sms.provider import SmsProvider, build_sms_provider
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
 from ordertrack.telemetry import TelemetrySettingsError, worker_telemetry
-from starter.client import connect
 from workflows.order import OrderWorkflow
 
 log = logging.getLogger("ordertrack.worker")
@@ -159,13 +159,6 @@ async def _main() -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     await run_worker(get_settings(), stop)
-
-
-def configure_logging() -> None:
-    """One line per thing that happened; per-request chatter from libraries only on warnings."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "httpcore", "mail.log", "alembic.runtime.migration"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def main() -> None:

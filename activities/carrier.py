@@ -14,7 +14,6 @@ from contextlib import AsyncExitStack
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.names import POLL_CARRIER
 from ordertrack.carriers.base import (
     CarrierAuthError,
     CarrierError,
@@ -26,6 +25,12 @@ from ordertrack.carriers.base import (
 from ordertrack.carriers.registry import CarrierRegistry, UnknownCarrierError
 from ordertrack.domain.records import PollRequest
 from ordertrack.domain.tracking import TrackingSnapshot
+from ordertrack.names import (
+    CARRIER_AUTH_FAILED_ERROR,
+    POLL_CARRIER,
+    TRACKING_NOT_FOUND_ERROR,
+    UNKNOWN_CARRIER_ERROR,
+)
 
 
 class CarrierActivities:
@@ -45,7 +50,7 @@ class CarrierActivities:
         except UnknownCarrierError as exc:
             raise ApplicationError(
                 f"cannot track {what}: {exc}; configure an adapter or correct the carrier on the order",
-                type="UnknownCarrier",
+                type=UNKNOWN_CARRIER_ERROR,
                 non_retryable=True,
             ) from exc
         try:
@@ -73,13 +78,13 @@ class CarrierActivities:
         except TrackingNotFound as exc:
             raise ApplicationError(
                 f"the carrier does not know {what}: {exc}; check the order's tracking number and carrier",
-                type="TrackingNotFound",
+                type=TRACKING_NOT_FOUND_ERROR,
                 non_retryable=True,
             ) from exc
         except CarrierAuthError as exc:
             raise ApplicationError(
                 f"the carrier refused our credentials polling {what}: {exc}; fix the carrier's API key",
-                type="CarrierAuthFailed",
+                type=CARRIER_AUTH_FAILED_ERROR,
                 non_retryable=True,
             ) from exc
         except CarrierError as exc:

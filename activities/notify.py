@@ -39,7 +39,6 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.names import SEND_NOTIFICATION, SEND_SMS
 from ordertrack.delivery import (
     DeliveryUnknownError,
     PermanentDeliveryError,
@@ -50,9 +49,10 @@ from ordertrack.domain.notices import MARKETING, Channel
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.mail.compose import compose_email, message_id_for
 from ordertrack.mail.render import MessageLinks, render_email, render_sms
+from ordertrack.names import MESSAGE_REJECTED_ERROR, SEND_NOTIFICATION, SEND_SMS, SMS_NOT_CONFIGURED_ERROR
 from ordertrack.sms.provider import SmsProvider
 from ordertrack.store.repository import NotificationKey
-from starter import client as orders
+from ordertrack.tracking_link import tracking_url
 
 SMS_NOT_CONFIGURED = (
     "SMS is not configured (set ORDERTRACK_SMS_ACCOUNT_SID, ORDERTRACK_SMS_AUTH_TOKEN and "
@@ -155,7 +155,7 @@ async def deliver_once(store: NotificationStore, outgoing: Outgoing) -> Notifica
         log.warning("rejected: %s, %s: %s", key, message_id, exc)
         raise ApplicationError(
             f"{key.kind} {key.channel} to {outgoing.recipient} for order {key.order_id} rejected: {exc}",
-            type="MessageRejected",
+            type=MESSAGE_REJECTED_ERROR,
             non_retryable=True,
         ) from exc
     except TransientDeliveryError as exc:
@@ -243,13 +243,13 @@ class NotifyActivities:
     async def send_sms(self, request: NotificationRequest) -> NotificationResult:
         sms = self._sms
         if sms is None:
-            raise ApplicationError(SMS_NOT_CONFIGURED, type="SmsNotConfigured", non_retryable=True)
+            raise ApplicationError(SMS_NOT_CONFIGURED, type=SMS_NOT_CONFIGURED_ERROR, non_retryable=True)
         key = _key(request, Channel.SMS)
         phone = request.order.customer.phone
         if not phone:
             raise ApplicationError(
                 f"{key.kind} sms for order {key.order_id} not sent: the order has no phone number",
-                type="MessageRejected",
+                type=MESSAGE_REJECTED_ERROR,
                 non_retryable=True,
             )
         message_id = f"sms-{message_digest(key.order_id, key.channel, key.kind, key.dedupe_key)}"
@@ -262,9 +262,9 @@ class NotifyActivities:
 
     def _links(self, request: NotificationRequest, unsubscribe_url: str | None) -> MessageLinks:
         view, order_id = request.view, request.order.order_id
-        tracking_url = orders.tracking_url(self._public_url, view.tracking_token)
+        tracking_page = tracking_url(self._public_url, view.tracking_token)
         review_url = (
-            self._review_url.format(order_id=quote(order_id, safe="")) if self._review_url else tracking_url
+            self._review_url.format(order_id=quote(order_id, safe="")) if self._review_url else tracking_page
         )
         carrier_link = (
             self._carrier_url(view.carrier, view.tracking_number)
@@ -272,7 +272,7 @@ class NotifyActivities:
             else None
         )
         return MessageLinks(
-            tracking_url=tracking_url,
+            tracking_url=tracking_page,
             review_url=review_url,
             support_email=self._support_email,
             carrier_url=carrier_link,

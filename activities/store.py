@@ -2,8 +2,8 @@
 
 from temporalio import activity
 
-from activities.names import RECORD_CHANGE, SAVE_ORDER
 from ordertrack.domain.records import ChangeRecord, OrderRecord
+from ordertrack.names import RECORD_CHANGE, SAVE_ORDER
 from ordertrack.store import Store
 
 

@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.names import DELIVER_SHOP_EVENT
 from ordertrack.carriers.base import parse_retry_after
 from ordertrack.domain.records import ShopEvent
+from ordertrack.names import DELIVER_SHOP_EVENT, SHOP_WEBHOOK_REJECTED_ERROR
 from ordertrack.webhooks import secret_key, signature_headers
 
 WEBHOOK_TIMEOUT = 10.0  # seconds, for the whole request
@@ -115,6 +115,6 @@ class ShopWebhookActivities:
             raise ApplicationError(detail, type="ShopWebhookRateLimited", next_retry_delay=delay)
         if 400 <= code < 500 and code != 408:
             log.warning("shop webhook rejected %s: HTTP %s", what, code)
-            raise ApplicationError(detail, type="ShopWebhookRejected", non_retryable=True)
+            raise ApplicationError(detail, type=SHOP_WEBHOOK_REJECTED_ERROR, non_retryable=True)
         log.warning("shop webhook failed for %s: HTTP %s, will retry", what, code)
         raise ApplicationError(detail, type="ShopWebhookUnavailable")

@@ -20,16 +20,16 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
 from ordertrack.carriers.simulator import FaultConfig, serve_simulator
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.mail.sink import MailSink
+from ordertrack.names import SearchAttributes as sa
 from ordertrack.settings import Settings
-from starter import client as orders
 from starter.demo import sample_order
 from starter.devserver import temporal_cli
 from worker import order_worker
-from workflows import search_attributes as sa
 
 JOURNEY_HOURS = 72  # the on-time journey, first scan to delivery
 

@@ -31,6 +31,8 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
+from ordertrack.connection import connect
 from ordertrack.domain import machine
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.policy import TimingPolicy
@@ -39,14 +41,14 @@ from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
 from ordertrack.domain.view import order_view
 from ordertrack.mail.sink import MailSink
+from ordertrack.names import SearchAttributes as sa
 from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
-from starter import client as orders
+from ordertrack.tracking_link import new_tracking_token
 from starter.demo import sample_order
 from starter.devserver import temporal_cli
 from worker import order_worker
-from workflows import search_attributes as sa
 
 API_KEY = "bench-shop-key"
 QUERIED_ORDERS = 100  # running workflows the query path picks from
@@ -67,7 +69,7 @@ async def seed(store: Store, count: int) -> list[tuple[str, str]]:
     seeded = []
     for number in range(count):
         order = sample_order(f"bench-{number:05d}", "Ana Souza", "pt-BR", "São Paulo", "BR", paid=True)
-        token = orders.new_tracking_token()
+        token = new_tracking_token()
         start = machine.on_start(order, now)
         await store.save_order(
             OrderRecord(
@@ -165,7 +167,7 @@ def serve_with_query_route(port: int) -> None:
     from ordertrack.serving import serve_app
     from ordertrack.settings import get_settings
     from ordertrack.web.app import create_app
-    from ordertrack.web.deps import get_temporal
+    from ordertrack.web.temporal import get_temporal
 
     app = create_app(get_settings())
 
@@ -178,7 +180,7 @@ def serve_with_query_route(port: int) -> None:
 
 
 async def start_running_orders(settings: Settings, count: int) -> list[str]:
-    client = await orders.connect(settings)
+    client = await connect(settings)
     started = []
     for number in range(count):
         order = sample_order(

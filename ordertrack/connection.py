@@ -1,5 +1,6 @@
 """How to reach the Temporal server: address, namespace, TLS / mTLS or an API key, from settings.
 
+`connect(settings)` is the one way every process (worker, HTTP server, CLI) gets its client;
 `connect_options(settings)` turns the settings into the keyword arguments of `Client.connect`
 (no network). With `ORDERTRACK_TEMPORAL_PROFILE` set, a Temporal environment-config profile
 (`temporal.toml`, `TEMPORAL_CONFIG_FILE`, `TEMPORAL_*` variables; see `temporalio.envconfig`) is
@@ -11,9 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
+from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from ordertrack.codec import data_converter
 from ordertrack.settings import Settings
 
 # Settings that switch TLS on by being set; each one overrides the same field of a profile.
@@ -36,6 +40,16 @@ class ConnectOptions(TypedDict, total=False):
     api_key: str | None
     tls: bool | TLSConfig
     rpc_metadata: Mapping[str, str]
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client for the configured server, with the payload codec; `runtime` carries SDK telemetry
+    (metrics) when given."""
+    return await Client.connect(
+        **connect_options(settings),
+        data_converter=data_converter(settings),
+        runtime=runtime,
+    )
 
 
 def _env_name(field: str) -> str:

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ordertrack.domain.models import known_time_zone
 from ordertrack.domain.policy import Duration, TimingPolicy
+from ordertrack.names import TASK_QUEUE
 
 VAR_DIR = Path("var")
 ENCRYPTION_KEY_BYTES = 32  # AES-256
@@ -33,7 +34,7 @@ class Settings(BaseSettings):
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
-    task_queue: str = "orders"
+    task_queue: str = TASK_QUEUE
 
     database_url: str = f"sqlite+aiosqlite:///{VAR_DIR / 'ordertrack.db'}"
 

@@ -15,13 +15,13 @@ from enum import StrEnum
 from pydantic import ValidationError
 from temporalio.client import Client
 
+from ordertrack import orders
 from ordertrack.domain import machine
 from ordertrack.domain.machine import TransitionRejected
 from ordertrack.domain.messages import CorrectionRequest
 from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
-from starter import client as orders
 
 MAX_ROWS = 10_000
 CONCURRENCY = 8  # corrections in flight at once; results are still reported in file order

@@ -24,6 +24,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
+from ordertrack import orders
+from ordertrack.connection import connect
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -34,10 +36,12 @@ from ordertrack.domain.models import Address, Order
 from ordertrack.domain.notices import SMS_KINDS, MessageKind
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
+from ordertrack.logs import configure_logging
 from ordertrack.settings import get_settings
 from ordertrack.store import NotificationRow, Store, create_engine
+from ordertrack.tracking_link import tracking_url
 from starter import bulk
-from starter import client as orders
+from starter.client import order_stats, parse_since
 
 app = typer.Typer(help="ordertrack: durable order tracking on Temporal.", no_args_is_help=True)
 order_app = typer.Typer(help="Start, inspect and change orders.", no_args_is_help=True)
@@ -162,7 +166,7 @@ def print_view(view: OrderView, as_json: bool) -> None:
         typer.echo(f"  carrier:   {view.carrier} {view.tracking_number or ''}")
     if view.estimated_delivery:
         typer.echo(f"  estimated: {view.estimated_delivery:%Y-%m-%d %H:%M %Z}")
-    typer.echo(f"  tracking:  {orders.tracking_url(settings.public_url, view.tracking_token)}")
+    typer.echo(f"  tracking:  {tracking_url(settings.public_url, view.tracking_token)}")
     typer.echo("  timeline:")
     for entry in view.timeline:
         why = f" (reason: {entry.reason})" if entry.reason else ""
@@ -172,7 +176,7 @@ def print_view(view: OrderView, as_json: bool) -> None:
 
 
 async def _client() -> Any:
-    return await orders.connect(get_settings())
+    return await connect(get_settings())
 
 
 async def _send(action: Callable[[Any], Awaitable[OrderView]], as_json: bool) -> None:
@@ -206,7 +210,7 @@ async def order_start(path: Annotated[str, typer.Argument(help="Order JSON file,
     )
     note = "" if started.created else " (already started)"
     typer.echo(f"{started.order_id}{note}")
-    typer.echo(orders.tracking_url(settings.public_url, started.tracking_token))
+    typer.echo(tracking_url(settings.public_url, started.tracking_token))
 
 
 @order_app.command("show")
@@ -262,7 +266,7 @@ def _orders_query(
             status.value if status else None,
             True if delayed else None,
             carrier,
-            since=orders.parse_since(since) if since else None,
+            since=parse_since(since) if since else None,
             id_prefix=prefix,
             running=running,
         )
@@ -418,7 +422,7 @@ async def stats_command(
 ) -> None:
     """How many orders are in each status, and how many are delayed (Temporal visibility)."""
     query = _orders_query(None, False, carrier, since, prefix, running)
-    stats = await orders.order_stats(await _client(), query)
+    stats = await order_stats(await _client(), query)
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(stats), indent=2))
         return
@@ -443,7 +447,6 @@ def serve_command(
 ) -> None:
     """The HTTP server alone (production): shop API, tracking pages, health, metrics."""
     from ordertrack.web.server import serve
-    from worker import configure_logging
 
     configure_logging()
     typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
@@ -460,7 +463,6 @@ def carrier_sim_command(
 ) -> None:
     """The simulated carrier alone."""
     from ordertrack.carriers.simulator import FaultConfig, serve_simulator
-    from worker import configure_logging
 
     configure_logging()
     try:

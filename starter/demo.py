@@ -8,11 +8,12 @@ from decimal import Decimal
 
 from temporalio.client import Client
 
+from ordertrack import orders
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.models import Order
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.settings import Settings
-from starter import client as orders
+from ordertrack.tracking_link import tracking_url
 
 log = logging.getLogger("ordertrack.demo")
 
@@ -107,7 +108,7 @@ async def feed_demo_orders(client: Client, settings: Settings, pause: float = 4.
         log.info(
             "demo order %s started: %s",
             order.order_id,
-            orders.tracking_url(settings.public_url, started.tracking_token),
+            tracking_url(settings.public_url, started.tracking_token),
         )
         if prefix:
             walks.append(_walk(client, order, prefix, pause + number))

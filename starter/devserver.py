@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workflows import search_attributes as sa
+from ordertrack.names import SearchAttributes as sa
 
 _KIND_NAMES = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime"}
 

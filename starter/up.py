@@ -17,14 +17,15 @@ from temporalio.client import Client
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 
 from ordertrack.carriers.simulator import FaultConfig, serve_simulator
+from ordertrack.connection import connect
+from ordertrack.logs import configure_logging
 from ordertrack.mail.sink import MailSink
 from ordertrack.settings import VAR_DIR, ApiKey, Settings
 from ordertrack.sms.sink import DEFAULT_PORT as SMS_SINK_PORT
 from ordertrack.sms.sink import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM, SmsSink
 from ordertrack.web.server import serve
-from starter.client import connect
 from starter.devserver import start_dev_server
-from worker import configure_logging, run_worker
+from worker import run_worker
 
 log = logging.getLogger("ordertrack.up")
 

@@ -20,12 +20,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
+from ordertrack.names import SearchAttributes as sa
 from ordertrack.serving import serve_app
 from ordertrack.sms.sink import SmsSink
 from ordertrack.store import Store, migrate
 from starter.client import register_search_attributes
 from starter.devserver import temporal_cli, time_skipping_server
-from workflows import search_attributes as sa
 
 T = TypeVar("T")
 

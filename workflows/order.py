@@ -17,14 +17,6 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.names import (
-        DELIVER_SHOP_EVENT,
-        POLL_CARRIER,
-        RECORD_CHANGE,
-        SAVE_ORDER,
-        SEND_NOTIFICATION,
-        SEND_SMS,
-    )
     from ordertrack.domain import machine
     from ordertrack.domain.durations import format_duration
     from ordertrack.domain.machine import Outcome, TransitionRejected
@@ -56,25 +48,48 @@ with workflow.unsafe.imports_passed_through():
     from ordertrack.domain.statuses import TRACKED
     from ordertrack.domain.tracking import TrackingSnapshot
     from ordertrack.domain.view import OrderView, current_details, order_view
-    from workflows import search_attributes as sa
+    from ordertrack.names import (
+        CANCEL_UPDATE,
+        CARRIER_AUTH_FAILED_ERROR,
+        CARRIER_UPDATE_SIGNAL,
+        CHANGE_SHIPPING_ADDRESS_UPDATE,
+        CORRECT_STATUS_UPDATE,
+        DELIVER_SHOP_EVENT,
+        MESSAGE_REJECTED_ERROR,
+        POLL_CARRIER,
+        RECORD_CHANGE,
+        RECORD_FULFILLMENT_UPDATE,
+        ROTATE_TRACKING_TOKEN_UPDATE,
+        SAVE_ORDER,
+        SEND_NOTIFICATION,
+        SEND_SMS,
+        SHOP_WEBHOOK_REJECTED_ERROR,
+        SMS_NOT_CONFIGURED_ERROR,
+        STATUS_QUERY,
+        TRACKING_NOT_FOUND_ERROR,
+        TRANSITION_REJECTED_ERROR,
+        UNKNOWN_CARRIER_ERROR,
+        WORKFLOW_TYPE,
+    )
+    from ordertrack.names import SearchAttributes as sa
 
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # A refused address or number is final; an unreachable server or provider is retried until it is back.
 MESSAGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["MessageRejected"],
+    non_retryable_error_types=[MESSAGE_REJECTED_ERROR],
 )
 SEND_ACTIVITY = {Channel.EMAIL: SEND_NOTIFICATION, Channel.SMS: SEND_SMS}
 # A message that will never go out, recorded on the timeline for ops: a refused address or number,
 # or texts asked for by an order while this deployment has no SMS provider configured.
-MESSAGE_REFUSALS = frozenset({"MessageRejected", "SmsNotConfigured"})
+MESSAGE_REFUSALS = frozenset({MESSAGE_REJECTED_ERROR, SMS_NOT_CONFIGURED_ERROR})
 # Shop webhooks: backoff from 2 s up to 10 min between attempts, for up to a day, then given up.
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["ShopWebhookRejected"],
+    non_retryable_error_types=[SHOP_WEBHOOK_REJECTED_ERROR],
 )
 WEBHOOK_GIVE_UP_AFTER = timedelta(days=1)
 # Each search attribute and the state field it mirrors.
@@ -102,14 +117,10 @@ V1_KINDS = frozenset(
 )
 V2_DEADLINES = frozenset({"review request without delivery", "failed attempt reminder"})
 # Errors after which polling this shipment again cannot help; ops see them in the timeline.
-POLL_GIVE_UP = ["TrackingNotFound", "CarrierAuthFailed", "UnknownCarrier"]
+POLL_GIVE_UP = [TRACKING_NOT_FOUND_ERROR, CARRIER_AUTH_FAILED_ERROR, UNKNOWN_CARRIER_ERROR]
 
 
-def workflow_id_for(order_id: str) -> str:
-    return f"order-{order_id}"
-
-
-@workflow.defn
+@workflow.defn(name=WORKFLOW_TYPE)
 class OrderWorkflow:
     @workflow.init
     def __init__(self, input: OrderInput) -> None:
@@ -463,11 +474,11 @@ class OrderWorkflow:
 
     # -- handlers --------------------------------------------------------------------------------
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> OrderView:
         return self._view()
 
-    @workflow.signal
+    @workflow.signal(name=CARRIER_UPDATE_SIGNAL)
     async def carrier_update(self, snapshot: TrackingSnapshot) -> None:
         """A carrier's webhook push; applied like a poll result, and polling slows down meanwhile."""
         await workflow.wait_condition(lambda: self._ready)
@@ -476,7 +487,7 @@ class OrderWorkflow:
             lambda state: machine.on_tracking(state, snapshot, self._policy, workflow.now())
         )
 
-    @workflow.update
+    @workflow.update(name=RECORD_FULFILLMENT_UPDATE)
     async def record_fulfillment(self, update: FulfillmentUpdate) -> OrderView:
         at = min(update.at, workflow.now()) if update.at else workflow.now()
         return await self._handle(lambda state: machine.on_fulfillment(state, update, at))
@@ -485,7 +496,7 @@ class OrderWorkflow:
     def _check_fulfillment(self, update: FulfillmentUpdate) -> None:
         self._validate(lambda: machine.check_fulfillment(self._state, update))
 
-    @workflow.update
+    @workflow.update(name=CORRECT_STATUS_UPDATE)
     async def correct_status(self, request: CorrectionRequest) -> OrderView:
         return await self._handle(lambda state: machine.on_correction(state, request, workflow.now()))
 
@@ -493,7 +504,7 @@ class OrderWorkflow:
     def _check_correction(self, request: CorrectionRequest) -> None:
         self._validate(lambda: machine.check_correction(self._state, request))
 
-    @workflow.update
+    @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, request: CancelRequest) -> OrderView:
         return await self._handle(lambda state: machine.on_cancel(state, request, workflow.now()))
 
@@ -501,7 +512,7 @@ class OrderWorkflow:
     def _check_cancel(self, request: CancelRequest) -> None:
         self._validate(lambda: machine.check_cancel(self._state, request))
 
-    @workflow.update
+    @workflow.update(name=CHANGE_SHIPPING_ADDRESS_UPDATE)
     async def change_shipping_address(self, request: AddressChangeRequest) -> OrderView:
         return await self._handle(lambda state: machine.on_address_change(state, request, workflow.now()))
 
@@ -509,7 +520,7 @@ class OrderWorkflow:
     def _check_address_change(self, request: AddressChangeRequest) -> None:
         self._validate(lambda: machine.check_address_change(self._state, request))
 
-    @workflow.update
+    @workflow.update(name=ROTATE_TRACKING_TOKEN_UPDATE)
     async def rotate_tracking_token(self, request: TokenRotationRequest) -> OrderView:
         """The new token is in place before the change is published, so the read model gets it."""
         previous, self._token = self._token, request.tracking_token
@@ -530,7 +541,7 @@ class OrderWorkflow:
         try:
             await self._set_status(decide)
         except TransitionRejected as err:  # the state moved between validation and handling
-            raise ApplicationError(str(err), type="TransitionRejected", non_retryable=True) from None
+            raise ApplicationError(str(err), type=TRANSITION_REJECTED_ERROR, non_retryable=True) from None
         return self._view()
 
     def _validate(self, check: Callable[[], object]) -> None:
@@ -538,7 +549,7 @@ class OrderWorkflow:
         try:
             check()
         except TransitionRejected as err:
-            raise ApplicationError(str(err), type="TransitionRejected", non_retryable=True) from None
+            raise ApplicationError(str(err), type=TRANSITION_REJECTED_ERROR, non_retryable=True) from None
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 from temporalio.runtime import MetricBuffer
 
@@ -11,9 +12,10 @@ from ordertrack.carriers.registry import build_registry
 from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
-from ordertrack.web import api, carrier_webhooks, codec, pages, unsubscribe
+from ordertrack.web import api, carrier_webhooks, codec, errors, openapi, ops, pages, unsubscribe
 from ordertrack.web.deps import Resources
-from ordertrack.web.metrics import SdkMetrics, draining
+from ordertrack.web.metrics import HttpMetrics, SdkMetrics, draining
+from ordertrack.web.middleware import ApiMiddleware
 
 
 def create_app(
@@ -40,9 +42,15 @@ def create_app(
             await store.close()
 
     app = FastAPI(title="ordertrack", version="0.1.0", lifespan=lifespan)
-    api.install(app)
+    registry = CollectorRegistry()  # what `GET /metrics` serves: HTTP metrics, and the SDK's if given
+    app.state.metrics_registry = registry
+    app.include_router(api.router)
+    app.include_router(ops.router)
+    app.add_middleware(ApiMiddleware, metrics=HttpMetrics(registry))
+    errors.install(app)
+    openapi.install(app)
     if sdk is not None:
-        app.state.metrics_registry.register(sdk)
+        registry.register(sdk)
     pages.install(app)
     unsubscribe.install(app)
     carrier_webhooks.install(app)

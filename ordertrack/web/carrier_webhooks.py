@@ -16,17 +16,16 @@ import logging
 
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
+from ordertrack import orders
 from ordertrack.carriers.base import CarrierAdapter, CarrierPayloadError, WebhookAuthError
 from ordertrack.carriers.registry import CarrierRegistry, UnknownCarrierError
 from ordertrack.domain.tracking import TrackingSnapshot
 from ordertrack.store.repository import StoredOrder
 from ordertrack.web import errors
-from ordertrack.web.deps import get_temporal, resources
+from ordertrack.web.deps import resources
 from ordertrack.web.errors import ApiError
-from workflows.order import OrderWorkflow
+from ordertrack.web.temporal import get_temporal, outage_as_503
 
 log = logging.getLogger("ordertrack.web.carrier_webhooks")
 
@@ -47,30 +46,11 @@ def _serves(registry: CarrierRegistry, adapter: CarrierAdapter, order: StoredOrd
         return False
 
 
-async def _client(request: Request) -> Client:
-    try:
-        return await get_temporal(request)
-    except Exception:
-        log.exception("carrier webhook: cannot connect to Temporal")
-        raise ApiError(503, "temporal_unavailable", "the order service is unavailable; retry later") from None
-
-
 async def _deliver(request: Request, order: StoredOrder, snapshot: TrackingSnapshot) -> bool:
     """Signal the order's workflow; False when it is no longer running (nothing left to update)."""
-    client = await _client(request)
-    handle = client.get_workflow_handle(order.workflow_id)
-    try:
-        await handle.signal(OrderWorkflow.carrier_update, snapshot)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            log.warning("carrier webhook: Temporal unavailable signalling %s: %s", order.workflow_id, err)
-            raise ApiError(
-                503, "temporal_unavailable", "the order service is unavailable; retry later"
-            ) from None
-        raise
-    return True
+    client = await get_temporal(request)
+    with outage_as_503(f"signalling {order.workflow_id} (carrier webhook)"):
+        return await orders.send_carrier_update(client, order.workflow_id, snapshot)
 
 
 @router.post(

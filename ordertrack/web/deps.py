@@ -33,13 +33,3 @@ def get_store(request: Request) -> Store:
 
 def get_carriers(request: Request) -> CarrierRegistry:
     return resources(request).carriers
-
-
-async def get_temporal(request: Request) -> Client:
-    """The Temporal client, connected on first use (the page and reads run without Temporal)."""
-    from starter.client import connect
-
-    res = resources(request)
-    if res.temporal is None:
-        res.temporal = await connect(res.settings)
-    return res.temporal

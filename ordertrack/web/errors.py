@@ -3,7 +3,7 @@
 Every refusal the API makes, from 401 to 500, has a stable machine-readable `code` and a message a
 person can act on. Validation errors (422) name each bad field, dotted (`customer.email`,
 `items[0].quantity`). Responses never carry a stack trace: the catch-all in `ApiMiddleware`
-(`ordertrack.web.api`) logs it under a request id and answers with that id only.
+(`ordertrack.web.middleware`) logs it under a request id and answers with that id only.
 """
 
 from collections.abc import Mapping, Sequence

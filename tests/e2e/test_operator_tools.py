@@ -16,12 +16,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
 from ordertrack.domain.messages import CancelRequest, CorrectionRequest, FulfillmentUpdate
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.mail.sink import MailSink
-from starter import client as orders
 from tests.e2e.stack import Stack
 from tests.factories import order_data
 from tests.workflows.harness import Harness, order_worker

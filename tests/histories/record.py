@@ -20,13 +20,13 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
 from ordertrack.domain.messages import CancelRequest, CorrectionRequest, FulfillmentUpdate
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.sms.sink import SmsSink
-from starter import client as orders
 from starter.client import register_search_attributes
 from starter.devserver import time_skipping_server
 from tests.conftest import free_port

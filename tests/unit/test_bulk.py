@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ordertrack.domain.statuses import OrderStatus
+from ordertrack.orders import orders_query
 from starter.bulk import BulkFileError, parse_corrections
-from starter.client import orders_query, parse_since
+from starter.client import parse_since
 
 
 def parse(

@@ -13,7 +13,7 @@ from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
-from ordertrack.web.api import MAX_BODY_BYTES
+from ordertrack.web.middleware import MAX_BODY_BYTES
 from tests.factories import order_data
 from tests.web.conftest import (
     OPERATOR_NAME,

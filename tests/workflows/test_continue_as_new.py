@@ -21,18 +21,18 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
 from ordertrack.carriers import journeys
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import EntryKind
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
-from starter import client as orders
+from ordertrack.names import SearchAttributes as sa
 from starter.devserver import temporal_cli
 from tests.conftest import free_port
 from tests.workflows.harness import Harness, order_worker
 from tests.workflows.test_order_workflow import FAILED_ATTEMPT, kinds_sent, new_order, ship
-from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
 
 # The server's dynamic config key (default 4K events): past it, each workflow task says "suggested".

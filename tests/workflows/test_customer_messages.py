@@ -11,6 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
 from ordertrack.domain import machine
 from ordertrack.domain.messages import CancelRequest, CorrectionRequest, FulfillmentUpdate, OrderInput
 from ordertrack.domain.models import NotifyPreferences, Order
@@ -20,7 +21,6 @@ from ordertrack.domain.tracking import TrackingSnapshot
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.sms.sink import SmsSink
-from starter import client as orders
 from tests.conftest import eventually, skip_to
 from tests.workflows.harness import Harness, order_worker
 from tests.workflows.test_order_workflow import ON_TIME, POLICY, kinds_sent, new_order, ship, start

@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack import orders
 from ordertrack.carriers import journeys
 from ordertrack.domain.messages import CancelRequest, CorrectionRequest, FulfillmentUpdate
 from ordertrack.domain.models import Order
@@ -17,7 +18,6 @@ from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.timeline import EntryKind
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
-from starter import client as orders
 from tests.factories import sample_order
 from tests.workflows.harness import Harness, order_worker
 from workflows.order import OrderWorkflow

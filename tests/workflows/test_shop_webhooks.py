@@ -17,17 +17,17 @@ from fastapi import FastAPI, Request, Response
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.names import DELIVER_SHOP_EVENT
 from activities.webhooks import ShopWebhookActivities
+from ordertrack import orders
 from ordertrack.domain.messages import CancelRequest, FulfillmentUpdate
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
+from ordertrack.names import DELIVER_SHOP_EVENT
 from ordertrack.serving import serve_app
 from ordertrack.webhooks import WebhookVerificationError, verify
-from starter import client as orders
 from tests.conftest import free_port
 from tests.factories import sample_order
 from tests.workflows.harness import Harness, order_worker

@@ -1,0 +1,31 @@
+"""Operations: `GET /healthz` (liveness, with a database check) and `GET /metrics` (Prometheus)."""
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from ordertrack.web import errors
+from ordertrack.web.deps import resources
+from ordertrack.web.errors import ApiError
+from ordertrack.web.schemas import Health
+
+log = logging.getLogger("ordertrack.web.ops")
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", responses=errors.responses(503), summary="Liveness, with a database check")
+async def healthz(request: Request) -> Health:
+    try:
+        await resources(request).store.ping()
+    except Exception:
+        log.exception("health check: the database did not answer")
+        raise ApiError(503, "database_unavailable", "the database is not reachable") from None
+    return Health(status="ok")
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
