@@ -1,12 +1,12 @@
-"""Keep the gettext catalogs of the customer messages in step with the templates.
+"""Keep the gettext catalogs (`ordertrack/locales/`) in step with the templates and code.
 
-    python -m ordertrack.mail.catalogs extract  # templates -> locales/messages.pot
+    python -m ordertrack.mail.catalogs extract  # templates -> ordertrack/locales/messages.pot
     python -m ordertrack.mail.catalogs update   # extract, then merge the .pot into every locale's .po
     python -m ordertrack.mail.catalogs check    # exit 1, listing what is stale, missing, fuzzy or obsolete
 
-Translators edit only the `.po` files; the renderer compiles them in memory, so there is nothing to
-build. `babel.cfg` at the repository root says which files hold messages, so this runs from a
-source checkout.
+Translators edit only the `.po` files; `ordertrack.locales.translations` compiles them in memory, so
+there is nothing to build. `babel.cfg` at the repository root says which files hold messages, so
+this runs from a source checkout.
 """
 
 import argparse
@@ -23,10 +23,10 @@ from babel.messages.pofile import read_po, write_po
 
 import ordertrack
 from ordertrack.locales import SUPPORTED_LOCALES
-from ordertrack.mail.render import LOCALES_DIR, SOURCE_LOCALE, catalog_path, gettext_name
+from ordertrack.locales.translations import CATALOG_DIR, SOURCE_LOCALE, catalog_path, gettext_name
 
 ROOT = Path(ordertrack.__file__).resolve().parent.parent
-TEMPLATE = LOCALES_DIR / "messages.pot"
+TEMPLATE = CATALOG_DIR / "messages.pot"
 TRANSLATED_LOCALES = tuple(locale for locale in SUPPORTED_LOCALES if locale != SOURCE_LOCALE)
 _COMMANDS = "python -m ordertrack.mail.catalogs"
 

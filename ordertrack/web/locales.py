@@ -7,16 +7,17 @@ a date is ours.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency
 
 from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
-from ordertrack.locales import DEFAULT_LOCALE, language_supported, resolve_locale
+from ordertrack.locales import DEFAULT_LOCALE, resolve_locale
+from ordertrack.locales.formats import babel_locale, is_date_only, money
 
 _STATUS: dict[str, dict[OrderStatus, str]] = {
     "en": {
@@ -358,22 +359,6 @@ _COUNTRY_ZONES = {
 }
 
 
-def negotiate(accept_language: str | None) -> str:
-    """The best supported locale for an `Accept-Language` header (pages without an order to go by)."""
-    choices: list[tuple[float, int, str]] = []
-    for position, part in enumerate((accept_language or "").split(",")[:20]):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                continue
-        if quality > 0 and language_supported(tag):
-            choices.append((-quality, position, resolve_locale(tag)))
-    return min(choices)[2] if choices else DEFAULT_LOCALE
-
-
 @dataclass(frozen=True)
 class Translator:
     """Everything a template needs to speak one locale; built per request, cheap."""
@@ -406,7 +391,7 @@ class Translator:
         A midnight (date-only) carrier estimate keeps the date it names; other moments are shown
         in the shipping country's zone.
         """
-        moment = value if _is_date_only(value) else value.astimezone(self.zone)
+        moment = value if is_date_only(value) else value.astimezone(self.zone)
         return format_date(moment.date(), _DATE_PATTERNS[self.locale][0], locale=self._babel_locale)
 
     def moment(self, value: datetime) -> str:
@@ -416,11 +401,11 @@ class Translator:
 
     def money(self, amount: Decimal, currency: str) -> str:
         """As the emails write it (Babel): `R$ 79,80` in Portuguese, `₩79,800` in Korean."""
-        return format_currency(amount, currency, locale=self._babel_locale)
+        return money(amount, currency, self._babel_locale)
 
     @property
-    def _babel_locale(self) -> str:
-        return self.locale.replace("-", "_")
+    def _babel_locale(self) -> Locale:
+        return babel_locale(self.locale)
 
     def delay_text(self, kind: str | None, reason: str | None) -> str | None:
         """Why the order is late in the customer's words, from the delay's kind (a `DelayKind`)."""
@@ -431,7 +416,3 @@ class Translator:
         }
         key = texts.get(kind or "")
         return self(key) if key else reason  # an unknown kind: the English reason beats none
-
-
-def _is_date_only(value: datetime) -> bool:
-    return value.timetz().replace(tzinfo=None) == time(0, 0)

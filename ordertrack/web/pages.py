@@ -27,10 +27,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.domain.statuses import MAIN_LINE, OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
-from ordertrack.mail.render import template_dirs
+from ordertrack.locales import negotiate
 from ordertrack.store.repository import Store, StoredOrder
+from ordertrack.templating import template_dirs
 from ordertrack.web.deps import get_carriers, get_store
-from ordertrack.web.locales import Translator, negotiate
+from ordertrack.web.locales import Translator
 
 # Sent with every page, hits and misses alike.
 PAGE_HEADERS: Mapping[str, str] = {

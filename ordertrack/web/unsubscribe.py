@@ -12,10 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from ordertrack.locales import resolve_locale
+from ordertrack.locales import negotiate, resolve_locale
 from ordertrack.store.repository import Store
 from ordertrack.web.deps import get_store
-from ordertrack.web.locales import negotiate
 from ordertrack.web.pages import MAX_TOKEN_LENGTH, page, render
 
 StoreDep = Annotated[Store, Depends(get_store)]

@@ -26,12 +26,13 @@ from ordertrack.domain.records import NotificationRequest
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.domain.view import order_view
 from ordertrack.mail.compose import compose_email, message_id_for
-from ordertrack.mail.render import MessageLinks, RenderedMessage, render_email, template_dirs
+from ordertrack.mail.render import MessageLinks, RenderedMessage, render_email
 from ordertrack.mail.sink import MailSink
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings
 from ordertrack.sms.provider import SmsProvider
 from ordertrack.store import Store
+from ordertrack.templating import template_dirs
 from tests.factories import order_data, sample_order
 
 NOW = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)

@@ -25,12 +25,12 @@ from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
 from ordertrack.domain.view import order_view
-from ordertrack.locales import SUPPORTED_LOCALES, resolve_locale
+from ordertrack.locales import SUPPORTED_LOCALES, negotiate, resolve_locale
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
 from ordertrack.web import locales, unsubscribe
 from ordertrack.web.app import create_app
-from ordertrack.web.locales import Translator, negotiate
+from ordertrack.web.locales import Translator
 from ordertrack.web.pages import PAGE_HEADERS, SIDE_STATES, RateLimit, SlidingWindowLimiter
 from tests.factories import order_data
 
