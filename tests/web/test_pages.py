@@ -21,17 +21,27 @@ from ordertrack.domain.messages import CancelRequest, FulfillmentUpdate, TokenRo
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import ChangeRecord, OrderRecord
-from ordertrack.domain.state import OrderState
+from ordertrack.domain.state import DelayKind, OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
 from ordertrack.domain.view import order_view
 from ordertrack.locales import SUPPORTED_LOCALES, negotiate, resolve_locale
+from ordertrack.locales.translations import SOURCE_LOCALE, catalog_path
+from ordertrack.mail.catalogs import TEMPLATE, read_catalog
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
-from ordertrack.web import locales, unsubscribe
 from ordertrack.web.app import create_app
-from ordertrack.web.locales import Translator
-from ordertrack.web.pages import PAGE_HEADERS, SIDE_STATES, RateLimit, SlidingWindowLimiter
+from ordertrack.web.locales import _DATE_PATTERNS, PageLocale
+from ordertrack.web.pages import (
+    DELAY_TEXTS,
+    PAGE_HEADERS,
+    SIDE_STATES,
+    SIDE_TEXTS,
+    STATUS_LABELS,
+    RateLimit,
+    SlidingWindowLimiter,
+    render,
+)
 from tests.factories import order_data
 
 T0 = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
@@ -248,6 +258,7 @@ async def test_page_speaks_the_orders_locale_or_the_nearest_or_english(
         assert word in text
 
 
+HEADINGS = {"ca": "Comanda 1001", "ko": "주문 1001"}
 STEP_LABELS = {
     "ca": [
         *("Comanda rebuda", "Confirmada", "En preparació", "Empaquetada", "Enviada", "En trànsit"),
@@ -303,12 +314,50 @@ async def test_page_speaks_catalan_and_korean_in_every_state(
     text = text_of(page)
     assert f'<html lang="{locale}">' in page
     assert f'<h1 id="status">{status}</h1>' in page
-    assert f"{Translator.for_order(locale)('heading', order_id='1001')} " in text
+    assert f"{HEADINGS[locale]} " in text
     assert re.findall(r'<li class="(?:done|current|todo)"[^>]*>([^<]+)</li>', page) == STEP_LABELS[locale]
     for word in words:
         assert word in text
     for english in ("Order 1001", "Progress", "History", "Items", "Estimated delivery", "Last update"):
         assert english not in text
+
+
+def catalog_words(locale: str) -> dict[tuple[str, str | None], str]:
+    """(msgid, context) -> the locale's word, read straight from its `.po` file (English: the msgid)."""
+    if locale == SOURCE_LOCALE:
+        return {(str(m.id), m.context): str(m.id) for m in read_catalog(TEMPLATE) if m.id}
+    catalog = read_catalog(catalog_path(locale), locale)
+    return {(str(m.id), m.context): str(m.string) for m in catalog if m.id}
+
+
+PAGE_WORDS = [
+    *(
+        (message, None)
+        for message in (
+            "Progress", "History", "Items", "Shipping to", "Your order is delayed", "In transit", "Delay",
+            "Estimated delivery updated", "This page is private to you: do not share its link.",
+            DELAY_TEXTS[DelayKind.ESTIMATE_MOVED],
+        )
+    ),
+    ("Tracking number", "tracking page"),
+    ("Carrier", "tracking page"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+async def test_each_locale_shows_the_words_of_its_catalog(site: Site, locale: str) -> None:
+    await seed_order(site.store, locale=locale, journey="delayed")
+    await seed_order(site.store, locale=locale, journey="exception", order_id="1002", token="token-1002")
+
+    delayed = text_of((await site.client.get(f"/t/{TOKEN}")).text)
+    exception = text_of((await site.client.get("/t/token-1002")).text)
+
+    words = catalog_words(locale)
+    for key in PAGE_WORDS:
+        assert words[key] in delayed, key
+    assert words["Order %(order_id)s", None].replace("%(order_id)s", "1001") in delayed
+    assert words[STATUS_LABELS[OrderStatus.EXCEPTION], None] in exception
+    assert words[SIDE_TEXTS[OrderStatus.EXCEPTION], None] in exception
 
 
 async def test_lookup_and_not_found_pages_follow_the_browser_into_catalan_and_korean(site: Site) -> None:
@@ -503,6 +552,17 @@ async def test_lookup_is_rate_limited_per_client(site: Site) -> None:
     assert_hygiene(limited)
 
 
+@pytest.mark.parametrize(
+    ("lang", "minutes", "expected"),
+    [("en", 1, "Please try again in 1 minute."), ("en", 10, "Please try again in 10 minutes."),
+     ("pt-BR", 1, "Tente novamente em 1 minuto."), ("es", 7, "Vuelve a intentarlo en 7 minutos."),
+     ("ca", 1, "Torna-ho a provar d'aquí a 1 minut."), ("ko", 3, "3분 후에 다시 시도해 주세요.")],
+)  # fmt: skip
+def test_the_wait_is_counted_in_the_visitors_language(lang: str, minutes: int, expected: str) -> None:
+    context = {"lang": lang, "error": "too_many", "wait_minutes": minutes, "order_id": "", "email": ""}
+    assert expected in text_of(render("lookup.html", context))
+
+
 def test_sliding_window_forgets_old_attempts() -> None:
     now = [0.0]
     limiter = SlidingWindowLimiter(RateLimit(attempts=2, window_seconds=60), clock=lambda: now[0], max_keys=2)
@@ -540,27 +600,20 @@ def test_accept_language_negotiation() -> None:
     assert negotiate(None) == "en"
 
 
-def test_every_locale_has_every_word_and_a_date_format() -> None:
-    """The English fallback would hide a missing word on the page; this does not."""
+def test_every_code_the_page_shows_has_words_and_every_locale_a_date_format() -> None:
+    """The catalogs check (tests/unit/test_render.py) covers the translations; this covers the codes."""
+    assert set(STATUS_LABELS) == set(OrderStatus)
+    assert set(SIDE_TEXTS) == SIDE_STATES
+    assert set(DELAY_TEXTS) == set(DelayKind)
     # A customer's email and page speak the same languages (one list, `ordertrack.locales`).
-    assert set(locales._STATUS) == set(locales._TEXT) == set(SUPPORTED_LOCALES)
-    assert set(locales._STATUS["en"]) == set(OrderStatus)
-    assert {f"side_{status.value}" for status in SIDE_STATES} <= set(locales._TEXT["en"])
-    tables = {"status": locales._STATUS, "text": locales._TEXT, "unsubscribe": unsubscribe._TEXT}
-    for name, table in tables.items():
-        for locale in SUPPORTED_LOCALES:
-            words = table.get(locale, {})
-            missing = set(table["en"]) - {key for key, word in words.items() if word.strip()}
-            assert not missing, f"{name} words missing in {locale}: {sorted(missing)}"
-            assert set(words) <= set(table["en"]), f"{name} words in {locale} that English lacks"
-    assert set(locales._DATE_PATTERNS) == set(SUPPORTED_LOCALES)
+    assert set(_DATE_PATTERNS) == set(SUPPORTED_LOCALES)
 
 
 def test_money_and_dates_per_locale() -> None:
     from decimal import Decimal
 
     moment = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)
-    en, pt, es, ca, ko = (Translator.for_order(tag, "BR") for tag in ("en", "pt-BR", "es", "ca", "ko"))
+    en, pt, es, ca, ko = (PageLocale.for_order(tag, "BR") for tag in ("en", "pt-BR", "es", "ca", "ko"))
     # Babel's (CLDR's) way, as in the emails; it separates with a no-break space.
     assert [tr.money(Decimal("1234.50"), "BRL").replace("\xa0", " ") for tr in (en, pt, es, ca, ko)] == [
         "R$1,234.50",
@@ -586,4 +639,4 @@ def test_money_and_dates_per_locale() -> None:
         "24 de nov., 14:30",
         "11월 24일 14:30",
     ]
-    assert Translator.for_order("en", "ZZ").moment(moment) == "24 Nov, 17:30"
+    assert PageLocale.for_order("en", "ZZ").moment(moment) == "24 Nov, 17:30"
