@@ -31,9 +31,10 @@ from ordertrack.domain.statuses import MAIN_LINE, OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
 from ordertrack.locales import negotiate
 from ordertrack.locales.translations import N_
+from ordertrack.settings import Settings
 from ordertrack.store.repository import Store, StoredOrder
 from ordertrack.templating import environment
-from ordertrack.web.deps import get_carriers, get_store
+from ordertrack.web.deps import get_carriers, get_settings, get_store
 from ordertrack.web.locales import PageLocale
 
 # Sent with every page, hits and misses alike.
@@ -98,6 +99,7 @@ DELAY_TEXTS: Mapping[str, str] = {
 
 StoreDep = Annotated[Store, Depends(get_store)]
 CarriersDep = Annotated[CarrierRegistry, Depends(get_carriers)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 @dataclass(frozen=True)
@@ -250,10 +252,14 @@ def _delivered_at(order: StoredOrder, timeline: list[TimelineEntry]) -> datetime
 
 
 def tracking_context(
-    order: StoredOrder, timeline: list[TimelineEntry], carriers: CarrierRegistry
+    order: StoredOrder, timeline: list[TimelineEntry], carriers: CarrierRegistry, default_zone: str
 ) -> dict[str, Any]:
-    """Everything `page/tracking.html` shows; nothing of the street address, email or phone."""
-    loc = PageLocale.for_order(order.locale, order.ship_country)
+    """Everything `page/tracking.html` shows; nothing of the street address, email or phone.
+
+    Times are shown in the order's zone; a row from before the read model kept one is shown in
+    `default_zone` (the settings' `DEFAULT_TIME_ZONE`, the workflow's default too).
+    """
+    loc = PageLocale.for_order(order.locale, order.time_zone or default_zone)
     delivered_at = _delivered_at(order, timeline)
     estimate = order.estimated_delivery if delivered_at is None else None
     side = order.status if order.status in SIDE_STATES else None
@@ -370,12 +376,14 @@ def _router(limiter: SlidingWindowLimiter) -> APIRouter:
         request: Request,
         store: StoreDep,
         carriers: CarriersDep,
+        settings: SettingsDep,
     ) -> HTMLResponse:
         """A hit and a miss both run the same read (token lookup and timeline) and one render."""
         order, timeline = await store.get_tracking(token if len(token) <= MAX_TOKEN_LENGTH else _NO_MATCH)
         if order is None:
             return page(_form(request, "not_found.html"), 404)
-        return page(render("tracking.html", tracking_context(order, timeline, carriers)))
+        context = tracking_context(order, timeline, carriers, settings.default_time_zone)
+        return page(render("tracking.html", context))
 
     @router.get("/t", response_class=HTMLResponse)
     async def lookup_form(request: Request) -> HTMLResponse:

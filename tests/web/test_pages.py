@@ -7,6 +7,7 @@ workflow would have written.
 import html
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import column, table
 
 from ordertrack.domain import machine
 from ordertrack.domain.messages import CancelRequest, FulfillmentUpdate, TokenRotationRequest
@@ -29,7 +31,9 @@ from ordertrack.locales import SUPPORTED_LOCALES, negotiate, resolve_locale
 from ordertrack.locales.translations import SOURCE_LOCALE, catalog_path
 from ordertrack.mail.catalogs import TEMPLATE, read_catalog
 from ordertrack.settings import Settings
+from ordertrack.store import create_engine, migrate
 from ordertrack.store.repository import Store
+from ordertrack.store.tables import orders, timeline_events
 from ordertrack.web.app import create_app
 from ordertrack.web.locales import _DATE_PATTERNS, PageLocale
 from ordertrack.web.pages import (
@@ -60,12 +64,18 @@ class Seeded:
     state: OrderState
     token: str
 
+    @property
+    def time_zone(self) -> str:
+        """As the workflow names it: the customer's zone, else the policy's default."""
+        return self.order.customer.time_zone or TimingPolicy().default_time_zone
+
 
 async def _apply(store: Store, seeded: Seeded, outcome: machine.Outcome) -> None:
     seeded.state = outcome.state
     if outcome.entries:
         view = order_view(seeded.order, outcome.state, seeded.token)
-        await store.record_change(ChangeRecord(view=view, entries=outcome.entries))
+        change = ChangeRecord(view=view, entries=outcome.entries, time_zone=seeded.time_zone)
+        await store.record_change(change)
 
 
 async def seed_order(
@@ -76,6 +86,8 @@ async def seed_order(
     locale: str = "pt-BR",
     journey: str = "in_transit",
     items: list[dict[str, Any]] | None = None,
+    time_zone: str | None = "America/Sao_Paulo",
+    first_estimate: datetime = datetime(2026, 11, 24, tzinfo=BRT),  # a date, as carriers give it
 ) -> Seeded:
     """An order taken through a journey with the real machine:
 
@@ -83,7 +95,7 @@ async def seed_order(
     later), `exception`, `delivered`, `cancelled`.
     """
     data = order_data(order_id=order_id)
-    data["customer"] = {**data["customer"], "locale": locale}
+    data["customer"] = {**data["customer"], "locale": locale, "time_zone": time_zone}
     if items is not None:
         data["items"] = items
         data["total"] = str(sum(float(i["unit_price"]) * i["quantity"] for i in items))
@@ -92,7 +104,13 @@ async def seed_order(
     seeded = Seeded(order, start.state, token)
     view = order_view(order, start.state, token)
     await store.save_order(
-        OrderRecord(order=order, workflow_id=f"order-{order_id}", tracking_token=token, view=view)
+        OrderRecord(
+            order=order,
+            workflow_id=f"order-{order_id}",
+            tracking_token=token,
+            view=view,
+            time_zone=seeded.time_zone,
+        )
     )
     if journey == "confirmed":
         return seeded
@@ -132,7 +150,6 @@ async def seed_order(
         outcome = machine.on_tracking(seeded.state, snapshot, policy, T0 + timedelta(hours=hours))
         await _apply(store, seeded, outcome)
 
-    first_estimate = datetime(2026, 11, 24, tzinfo=BRT)
     await carrier(OrderStatus.IN_TRANSIT, first_estimate, 21)
     # For ops only: must never reach the customer's page.
     error = machine.on_tracking_error(
@@ -162,11 +179,14 @@ class Site:
     client: httpx.AsyncClient
 
 
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def open_site(database_url: str, default_time_zone: str = "UTC") -> AsyncIterator[Site]:
+    """The app on `database_url` (migrated on start); settings spelled out, none from the environment
+    that matter to a page."""
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
+        database_url=database_url,
         simulated_carrier_url=CARRIER_SITE,
+        default_time_zone=default_time_zone,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -174,6 +194,16 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Site(app, store, client)
+
+
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}"
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with open_site(database_url(tmp_path)) as site:
+        yield site
 
 
 def text_of(page: str) -> str:
@@ -368,6 +398,68 @@ async def test_lookup_and_not_found_pages_follow_the_browser_into_catalan_and_ko
     assert "주문 번호" in text_of(lookup.text)
     assert '<html lang="ca">' in missing.text
     assert "No s'ha trobat la pàgina de seguiment" in text_of(missing.text)
+
+
+async def test_times_show_in_the_orders_time_zone(site: Site) -> None:
+    """The same journey for a customer in Seoul and one in São Paulo: each reads their own clock."""
+    estimate = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # a moment, not a date: Wednesday in Seoul
+    await seed_order(site.store, locale="en", time_zone="Asia/Seoul", first_estimate=estimate)
+    await seed_order(
+        site.store, locale="en", first_estimate=estimate, order_id="1002", token="token-1002"
+    )  # America/Sao_Paulo
+
+    seoul = text_of((await site.client.get(f"/t/{TOKEN}")).text)
+    sao_paulo = text_of((await site.client.get("/t/token-1002")).text)
+
+    # Picked up at 19:03 UTC on 20 November; the last entry (for ops only) at 12:03 UTC on the 21st.
+    assert "21 Nov, 04:03 Picked up" in seoul
+    assert "20 Nov, 16:03 Picked up" in sao_paulo
+    assert "Estimated delivery: Wed 25 Nov 2026" in seoul
+    assert "Estimated delivery: Tue 24 Nov 2026" in sao_paulo
+    assert "Last update: 21 Nov, 21:03 · Times in Seoul." in seoul
+    assert "Last update: 21 Nov, 09:03 · Times in São Paulo." in sao_paulo
+
+
+async def test_an_order_without_a_zone_of_its_own_shows_the_policy_default(site: Site) -> None:
+    await seed_order(site.store, locale="ko", time_zone=None)  # the workflow names the default, UTC
+
+    text = text_of((await site.client.get(f"/t/{TOKEN}")).text)
+
+    assert "11월 20일 19:03 Picked up" in text and "시간은 UTC 기준입니다." in text
+
+
+async def test_a_row_from_before_the_time_zone_column_shows_in_the_default_zone(tmp_path: Path) -> None:
+    url = database_url(tmp_path)
+    await migrate(url, "0002")
+    order = Order.model_validate(order_data())
+    row = {
+        "order_id": "1001", "workflow_id": "order-1001", "tracking_token": TOKEN, "status": "confirmed",
+        "status_since": T0, "delayed": False, "version": 2, "address_version": 2,
+        "customer_name": "Ana Souza", "customer_email": "ana@example.com", "locale": "en",
+        "ship_city": "São Paulo", "ship_country": "BR",
+        "shipping_address": order.shipping_address.model_dump(mode="json"),
+        "items": [item.model_dump(mode="json") for item in order.items], "currency": "BRL",
+        "total": order.total, "placed_at": T0, "created_at": T0, "updated_at": T0,
+    }  # fmt: skip
+    entry = {"order_id": "1001", "seq": 1, "at": T0, "kind": "status", "status": "confirmed"}
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            # The table as 0002 left it: no time_zone column.
+            before = table("orders", *(column(name, orders.c[name].type) for name in row))
+            await conn.execute(before.insert().values(row))
+            await conn.execute(timeline_events.insert().values(**entry, message="Confirmed", actor="shop"))
+    finally:
+        await engine.dispose()
+
+    async with open_site(url, default_time_zone="Asia/Seoul") as site:  # migrates to the newest
+        stored = await site.store.get_order("1001")
+        response = await site.client.get(f"/t/{TOKEN}")
+
+    assert stored is not None and stored.time_zone is None
+    assert response.status_code == 200
+    text = text_of(response.text)
+    assert "20 Nov, 23:03 Confirmed" in text and "Times in Seoul." in text
 
 
 async def test_timeline_is_newest_first_without_internal_entries(site: Site) -> None:
@@ -613,7 +705,8 @@ def test_money_and_dates_per_locale() -> None:
     from decimal import Decimal
 
     moment = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)
-    en, pt, es, ca, ko = (PageLocale.for_order(tag, "BR") for tag in ("en", "pt-BR", "es", "ca", "ko"))
+    tags = ("en", "pt-BR", "es", "ca", "ko")
+    en, pt, es, ca, ko = (PageLocale.for_order(tag, "America/Sao_Paulo") for tag in tags)
     # Babel's (CLDR's) way, as in the emails; it separates with a no-break space.
     assert [tr.money(Decimal("1234.50"), "BRL").replace("\xa0", " ") for tr in (en, pt, es, ca, ko)] == [
         "R$1,234.50",
@@ -639,4 +732,7 @@ def test_money_and_dates_per_locale() -> None:
         "24 de nov., 14:30",
         "11월 24일 14:30",
     ]
-    assert PageLocale.for_order("en", "ZZ").moment(moment) == "24 Nov, 17:30"
+    assert [tr.zone_label for tr in (en, pt, ko)] == ["São Paulo", "São Paulo", "상파울루"]
+    for unknown in (None, "Mars/Olympus_Mons"):  # no zone, or one this machine lacks: UTC, said so
+        utc = PageLocale.for_order("en", unknown)
+        assert (utc.moment(moment), utc.zone_label) == ("24 Nov, 17:30", "UTC")
