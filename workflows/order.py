@@ -183,6 +183,7 @@ class OrderWorkflow:
                     workflow_id=workflow.info().workflow_id,
                     tracking_token=self._token,
                     view=self._view(),
+                    time_zone=self._time_zone,
                 ),
             )
             self._publish(None, start)
@@ -242,6 +243,7 @@ class OrderWorkflow:
                         view=self._view(timeline=False),
                         entries=outcome.entries,
                         shipping_address=address if address != previous.shipping_address else None,
+                        time_zone=self._time_zone,
                     ),
                 )
             return outcome
@@ -555,7 +557,7 @@ class OrderWorkflow:
 
     @property
     def _time_zone(self) -> str:
-        """Where the customer lives, for quiet hours and the times in messages."""
+        """Where the customer lives, for quiet hours and the times in messages and on the page."""
         return self._order.customer.time_zone or self._policy.default_time_zone
 
     def _view(self, *, timeline: bool = True) -> OrderView:

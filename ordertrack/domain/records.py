@@ -18,12 +18,17 @@ class _Record(BaseModel):
 
 
 class OrderRecord(_Record):
-    """Creates the order's row in the read model when its workflow starts (idempotent on order_id)."""
+    """Creates the order's row in the read model when its workflow starts (idempotent on order_id).
+
+    `time_zone`: where the order's times are shown, as the workflow shows them in messages (the
+    customer's zone, else the policy's default); None from a worker older than the field.
+    """
 
     order: Order
     workflow_id: str
     tracking_token: str
     view: OrderView
+    time_zone: str | None = None
 
 
 class ChangeRecord(_Record):
@@ -36,6 +41,9 @@ class ChangeRecord(_Record):
     view: OrderView
     entries: tuple[TimelineEntry, ...]
     shipping_address: Address | None = None  # set when an operator changed it
+    # As in OrderRecord; sent with every change, so an order saved before the read model kept a
+    # zone gets one at its next change.
+    time_zone: str | None = None
 
 
 class NotificationRequest(_Record):

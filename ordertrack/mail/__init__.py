@@ -1,5 +1,5 @@
 """Customer messages: email and SMS texts rendered per kind and locale (gettext catalogs under
-`locales/`), MIME composition, SMTP delivery and a dev sink.
+`ordertrack/locales/`, shared with the pages), MIME composition, SMTP delivery and a dev sink.
 
 Import the submodules directly; only `sink` needs aiosmtpd, so the worker never loads it.
 """

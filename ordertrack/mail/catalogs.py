@@ -1,12 +1,12 @@
-"""Keep the gettext catalogs of the customer messages in step with the templates.
+"""Keep the gettext catalogs (`ordertrack/locales/`) in step with the templates and code.
 
-    python -m ordertrack.mail.catalogs extract  # templates -> locales/messages.pot
+    python -m ordertrack.mail.catalogs extract  # templates -> ordertrack/locales/messages.pot
     python -m ordertrack.mail.catalogs update   # extract, then merge the .pot into every locale's .po
     python -m ordertrack.mail.catalogs check    # exit 1, listing what is stale, missing, fuzzy or obsolete
 
-Translators edit only the `.po` files; the renderer compiles them in memory, so there is nothing to
-build. `babel.cfg` at the repository root says which files hold messages, so this runs from a
-source checkout.
+Translators edit only the `.po` files; `ordertrack.locales.translations` compiles them in memory, so
+there is nothing to build. `babel.cfg` at the repository root says which files hold messages, so
+this runs from a source checkout.
 """
 
 import argparse
@@ -16,17 +16,17 @@ from importlib import metadata
 from pathlib import Path
 
 from babel import Locale
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 
 import ordertrack
 from ordertrack.locales import SUPPORTED_LOCALES
-from ordertrack.mail.render import LOCALES_DIR, SOURCE_LOCALE, catalog_path, gettext_name
+from ordertrack.locales.translations import CATALOG_DIR, SOURCE_LOCALE, catalog_path, gettext_name
 
 ROOT = Path(ordertrack.__file__).resolve().parent.parent
-TEMPLATE = LOCALES_DIR / "messages.pot"
+TEMPLATE = CATALOG_DIR / "messages.pot"
 TRANSLATED_LOCALES = tuple(locale for locale in SUPPORTED_LOCALES if locale != SOURCE_LOCALE)
 _COMMANDS = "python -m ordertrack.mail.catalogs"
 
@@ -41,7 +41,7 @@ def _new_catalog(locale: str | None = None) -> Catalog:
         )
     else:
         comment = (
-            "# The ordertrack customer messages (emails and SMS).\n"
+            "# The ordertrack customer-facing words (emails, texts and pages).\n"
             f"# Written by `{_COMMANDS} extract`: do not edit.\n#"
         )
     return Catalog(
@@ -117,14 +117,23 @@ def _filled(string: str | Sequence[str] | None) -> bool:
     return all(string) if isinstance(string, tuple | list) else bool(string)
 
 
-def _ids(messages: Iterable[object]) -> str:
-    return "; ".join(repr(message) for message in messages)
+# A message is its id within its context: one English word may be translated twice, apart.
+_Key = tuple[str, str | None]
+
+
+def _key(message: Message) -> _Key:
+    return str(message.id), message.context
+
+
+def _ids(keys: Iterable[_Key]) -> str:
+    ordered = sorted(keys, key=lambda key: (key[0], key[1] or ""))
+    return "; ".join(repr(id_) + (f" ({context})" if context else "") for id_, context in ordered)
 
 
 def problems() -> dict[str, list[str]]:
     """What stops the catalogs from covering the templates: per file ("messages.pot" or a locale)."""
     extracted = extract()
-    wanted = {str(message.id) for message in extracted if message.id}
+    wanted = {_key(message) for message in extracted if message.id}
     found: dict[str, list[str]] = {}
     if not TEMPLATE.exists() or _entries(read_catalog(TEMPLATE)) != _entries(extracted):
         found["messages.pot"] = ["out of date with the templates: run extract"]
@@ -134,18 +143,16 @@ def problems() -> dict[str, list[str]]:
             found[locale] = [f"{path} is missing: run update"]
             continue
         catalog = read_catalog(path, locale)
-        translated = {str(message.id): message for message in catalog if message.id}
+        translated = {_key(message): message for message in catalog if message.id}
         issues = []
-        if missing := sorted(
-            wanted - {id_ for id_, message in translated.items() if _filled(message.string)}
-        ):
+        if missing := wanted - {key for key, message in translated.items() if _filled(message.string)}:
             issues.append(f"untranslated: {_ids(missing)}")
-        if fuzzy := sorted(id_ for id_, message in translated.items() if message.fuzzy):
+        if fuzzy := {key for key, message in translated.items() if message.fuzzy}:
             issues.append(f"fuzzy: {_ids(fuzzy)}")
-        if unused := sorted(set(translated) - wanted):
+        if unused := set(translated) - wanted:
             issues.append(f"not in the templates (run update): {_ids(unused)}")
         if catalog.obsolete:
-            issues.append(f"obsolete (delete the #~ entries): {_ids(str(id_) for id_ in catalog.obsolete)}")
+            issues.append(f"obsolete (delete the #~ entries): {_ids(map(_key, catalog.obsolete.values()))}")
         issues.extend(f"{message.id!r}: {error}" for message, errors in catalog.check() for error in errors)
         if issues:
             found[locale] = issues

@@ -60,6 +60,7 @@ class StoredOrder(_Row):
     customer_name: str
     customer_email: str
     locale: str
+    time_zone: str | None  # IANA name; None on rows written before the read model kept it
     ship_city: str
     ship_country: str
     shipping_address: Address
@@ -199,6 +200,7 @@ class Store:
             "customer_name": order.customer.name,
             "customer_email": order.customer.email,
             "locale": order.customer.locale,
+            "time_zone": record.time_zone,
             **_address_columns(order.shipping_address),
             "items": [item.model_dump(mode="json") for item in order.items],
             "currency": order.currency,
@@ -228,11 +230,12 @@ class Store:
         the row backwards. Returns True when the row was updated.
         """
         view, now = record.view, _now()
+        zone = {"time_zone": record.time_zone} if record.time_zone else {}
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(orders)
                 .where(orders.c.order_id == view.order_id, orders.c.version < view.version)
-                .values(**_view_columns(view), updated_at=now)
+                .values(**_view_columns(view), **zone, updated_at=now)
             )
             updated = result.rowcount > 0
             if record.shipping_address is not None:

@@ -87,6 +87,9 @@ orders = Table(
     Column("customer_name", String(200), nullable=False),
     Column("customer_email", String(254), nullable=False),
     Column("locale", String(35), nullable=False),
+    # IANA name of the zone the order's times are shown in (the customer's, else the policy's
+    # default); NULL on rows written before migration 0003.
+    Column("time_zone", String(64)),
     Column("ship_city", String(100), nullable=False),
     Column("ship_country", String(2), nullable=False),
     Column("shipping_address", Document, nullable=False),

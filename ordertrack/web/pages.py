@@ -5,6 +5,9 @@ carries headers that keep the link out of referrers, search engines, caches and 
 does the same work as a hit, so timing does not tell a near-valid token from a wrong one; and
 the lookup by order number and email is rate limited. Pages read only the read model (two queries
 per view), never Temporal, so the ~60 visits per order cost the workflows nothing.
+
+Every word is a gettext message, here (`N_`) or in `templates/page/`, translated from the catalogs
+the emails use; `make messages` keeps them in step.
 """
 
 import contextlib
@@ -16,21 +19,23 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
-import jinja2
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ordertrack.carriers.registry import CarrierRegistry
+from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import MAIN_LINE, OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
-from ordertrack.mail.render import template_dirs
+from ordertrack.locales import negotiate
+from ordertrack.locales.translations import N_
+from ordertrack.settings import Settings
 from ordertrack.store.repository import Store, StoredOrder
-from ordertrack.web.deps import get_carriers, get_store
-from ordertrack.web.locales import Translator, negotiate
+from ordertrack.templating import environment
+from ordertrack.web.deps import get_carriers, get_settings, get_store
+from ordertrack.web.locales import PageLocale
 
 # Sent with every page, hits and misses alike.
 PAGE_HEADERS: Mapping[str, str] = {
@@ -59,8 +64,42 @@ HALTED = frozenset({OrderStatus.RETURNED, OrderStatus.LOST, OrderStatus.CANCELLE
 SHOWN_KINDS = frozenset({EntryKind.STATUS, EntryKind.SCAN, EntryKind.DELAY, EntryKind.ESTIMATE})
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
+# The customer's words for what the page shows by code: gettext msgids, translated where shown.
+# `completed` is delivered plus the review request, so it reads as delivered.
+STATUS_LABELS: Mapping[OrderStatus, str] = {
+    OrderStatus.RECEIVED: N_("Order received"),
+    OrderStatus.CONFIRMED: N_("Confirmed"),
+    OrderStatus.PICKING: N_("Being prepared"),
+    OrderStatus.PACKED: N_("Packed"),
+    OrderStatus.SHIPPED: N_("Shipped"),
+    OrderStatus.IN_TRANSIT: N_("In transit"),
+    OrderStatus.OUT_FOR_DELIVERY: N_("Out for delivery"),
+    OrderStatus.DELIVERED: N_("Delivered"),
+    OrderStatus.COMPLETED: N_("Delivered"),
+    OrderStatus.AVAILABLE_FOR_PICKUP: N_("Ready for pickup"),
+    OrderStatus.DELIVERY_FAILED: N_("Delivery attempt failed"),
+    OrderStatus.EXCEPTION: N_("Delivery problem"),
+    OrderStatus.RETURNED: N_("Returned to sender"),
+    OrderStatus.LOST: N_("Lost in transit"),
+    OrderStatus.CANCELLED: N_("Cancelled"),
+}
+SIDE_TEXTS: Mapping[OrderStatus, str] = {
+    OrderStatus.EXCEPTION: N_("The carrier reported a problem with your parcel. It may still be delivered."),
+    OrderStatus.DELIVERY_FAILED: N_("The carrier could not deliver your parcel. They may try again."),
+    OrderStatus.AVAILABLE_FOR_PICKUP: N_("Your parcel is waiting for you at a pickup point."),
+    OrderStatus.LOST: N_("The carrier has not seen your parcel for a while. We are looking into it."),
+    OrderStatus.RETURNED: N_("Your parcel was returned to the sender."),
+    OrderStatus.CANCELLED: N_("This order was cancelled."),
+}
+DELAY_TEXTS: Mapping[str, str] = {
+    DelayKind.SHIP_BY: N_("It was not handed to the carrier on time."),
+    DelayKind.ESTIMATE_MOVED: N_("The carrier moved the estimated delivery."),
+    DelayKind.ESTIMATE_MISSED: N_("The estimated delivery date has passed."),
+}
+
 StoreDep = Annotated[Store, Depends(get_store)]
 CarriersDep = Annotated[CarrierRegistry, Depends(get_carriers)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 @dataclass(frozen=True)
@@ -144,7 +183,7 @@ def _reached(order: StoredOrder, timeline: list[TimelineEntry]) -> int:
     return 0
 
 
-def _steps(order: StoredOrder, timeline: list[TimelineEntry], tr: Translator) -> list[Step]:
+def _steps(order: StoredOrder, timeline: list[TimelineEntry], loc: PageLocale) -> list[Step]:
     reached = _reached(order, timeline)
     finished = order.status in (OrderStatus.DELIVERED, OrderStatus.COMPLETED) or order.status in SIDE_STATES
     steps = []
@@ -155,31 +194,37 @@ def _steps(order: StoredOrder, timeline: list[TimelineEntry], tr: Translator) ->
             state = "current"
         else:
             state = "todo"
-        steps.append(Step(tr.status(status), state))
+        steps.append(Step(loc.gettext(STATUS_LABELS[status]), state))
     return steps
 
 
-def _line(entry: TimelineEntry, tr: Translator) -> Line | None:
+def _delay_text(kind: str | None, reason: str | None, loc: PageLocale) -> str | None:
+    """Why the order is late in the customer's words, from the delay's kind (a `DelayKind`)."""
+    text = DELAY_TEXTS.get(kind or "")
+    return loc.gettext(text) if text else reason  # an unknown kind: the English reason beats none
+
+
+def _line(entry: TimelineEntry, loc: PageLocale) -> Line | None:
     if entry.kind not in SHOWN_KINDS:
         return None
     detail: str | None = None
     if entry.kind == EntryKind.STATUS:
-        title = tr.status(entry.status)
+        title = loc.gettext(STATUS_LABELS[entry.status])
     elif entry.kind == EntryKind.SCAN:
         title = entry.message  # the carrier's own words
     elif entry.kind == EntryKind.DELAY:
-        title, detail = tr("entry_delay"), tr.delay_text(entry.code, entry.message)
+        title, detail = loc.gettext("Delay"), _delay_text(entry.code, entry.message, loc)
     else:
-        title = tr("entry_estimate")
+        title = loc.gettext("Estimated delivery updated")
         found = _ISO_DATE.search(entry.message)
         if found:
-            detail = tr.date(datetime.fromisoformat(found.group()).replace(tzinfo=entry.at.tzinfo))
-    return Line(tr.moment(entry.at), entry.at.isoformat(), title, detail, entry.location)
+            detail = loc.date(datetime.fromisoformat(found.group()).replace(tzinfo=entry.at.tzinfo))
+    return Line(loc.moment(entry.at), entry.at.isoformat(), title, detail, entry.location)
 
 
-def _history(timeline: Iterable[TimelineEntry], tr: Translator) -> list[Line]:
+def _history(timeline: Iterable[TimelineEntry], loc: PageLocale) -> list[Line]:
     newest_first = sorted(timeline, key=lambda e: (e.at, e.seq), reverse=True)
-    return [line for line in (_line(entry, tr) for entry in newest_first) if line is not None]
+    return [line for line in (_line(entry, loc) for entry in newest_first) if line is not None]
 
 
 def _tone(order: StoredOrder) -> str:
@@ -207,73 +252,80 @@ def _delivered_at(order: StoredOrder, timeline: list[TimelineEntry]) -> datetime
 
 
 def tracking_context(
-    order: StoredOrder, timeline: list[TimelineEntry], carriers: CarrierRegistry
+    order: StoredOrder, timeline: list[TimelineEntry], carriers: CarrierRegistry, default_zone: str
 ) -> dict[str, Any]:
-    """Everything `page/tracking.html` shows; nothing of the street address, email or phone."""
-    tr = Translator.for_order(order.locale, order.ship_country)
+    """Everything `page/tracking.html` shows; nothing of the street address, email or phone.
+
+    Times are shown in the order's zone; a row from before the read model kept one is shown in
+    `default_zone` (the settings' `DEFAULT_TIME_ZONE`, the workflow's default too).
+    """
+    loc = PageLocale.for_order(order.locale, order.time_zone or default_zone)
     delivered_at = _delivered_at(order, timeline)
     estimate = order.estimated_delivery if delivered_at is None else None
     side = order.status if order.status in SIDE_STATES else None
     latest = max((e.at for e in timeline), default=order.status_since)
     return {
-        "t": tr,
-        "lang": tr.locale,
+        "lang": loc.locale,
         "order_id": order.order_id,
-        "status_label": tr.status(order.status),
+        "status_label": loc.gettext(STATUS_LABELS[order.status]),
         "tone": _tone(order),
-        "side_text": tr(f"side_{side.value}") if side else None,
+        "side_text": loc.gettext(SIDE_TEXTS[side]) if side else None,
         "side_status": side.value if side else None,
         "halted": order.status in HALTED,
-        "steps": _steps(order, timeline, tr),
+        "steps": _steps(order, timeline, loc),
         "delayed": order.delayed,
-        "delay_text": tr.delay_text(order.delay_kind, order.delay_reason) if order.delayed else None,
-        "new_date": tr.date(estimate) if order.delayed and estimate else None,
-        "estimated_delivery": tr.date(estimate) if estimate else None,
-        "delivered_on": tr.date(delivered_at) if delivered_at else None,
+        "delay_text": _delay_text(order.delay_kind, order.delay_reason, loc) if order.delayed else None,
+        "new_date": loc.date(estimate) if order.delayed and estimate else None,
+        "estimated_delivery": loc.date(estimate) if estimate else None,
+        "delivered_on": loc.date(delivered_at) if delivered_at else None,
         "carrier": order.carrier,
         "tracking_number": order.tracking_number,
         "carrier_url": _carrier_url(carriers, order),
-        "history": _history(timeline, tr),
+        "history": _history(timeline, loc),
         "items": [ItemLine(item.name, item.quantity) for item in order.items],
-        "total": tr.money(order.total, order.currency),
+        "total": loc.money(order.total, order.currency),
         "city": order.ship_city,
         "country": order.ship_country,
-        "updated": tr.moment(latest),
+        "updated": loc.moment(latest),
+        "zone_label": loc.zone_label,
     }
 
 
 # -- rendering ---------------------------------------------------------------------------------
 
 
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dirs()),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        auto_reload=False,  # templates ship with the release: no stat() per render
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render(template: str, context: Mapping[str, Any]) -> str:
-    return _environment().get_template(f"page/{template}").render(context)
+    """A page in the language its context names (`lang`, a supported locale), with the emails' catalogs."""
+    return environment(context["lang"]).get_template(f"page/{template}").render(context)
 
 
 def page(body: str, status_code: int = 200, headers: Mapping[str, str] | None = None) -> HTMLResponse:
     return HTMLResponse(body, status_code, headers={**PAGE_HEADERS, **(headers or {})})
 
 
-def _form_context(
-    tr: Translator, *, error: str | None, order_id: str = "", email: str = ""
-) -> dict[str, Any]:
-    return {"t": tr, "lang": tr.locale, "error": error, "order_id": order_id, "email": email}
+def _form(
+    request: Request,
+    template: str,
+    *,
+    error: str | None = None,
+    wait_minutes: int = 0,
+    order_id: str = "",
+    email: str = "",
+) -> str:
+    """The lookup form (alone, or under the not-found message) in the browser's language.
 
-
-def _visitor_translator(request: Request) -> Translator:
-    """Pages without an order speak the browser's language."""
-    return Translator.for_order(negotiate(request.headers.get("accept-language")))
+    `error`: `not_found` (one message for any mismatch) or `too_many` (rate limited, `wait_minutes`).
+    """
+    return render(
+        template,
+        {
+            "lang": negotiate(request.headers.get("accept-language")),
+            "error": error,
+            "wait_minutes": wait_minutes,
+            "order_id": order_id,
+            "email": email,
+        },
+    )
 
 
 # -- lookup helpers ----------------------------------------------------------------------------
@@ -324,26 +376,25 @@ def _router(limiter: SlidingWindowLimiter) -> APIRouter:
         request: Request,
         store: StoreDep,
         carriers: CarriersDep,
+        settings: SettingsDep,
     ) -> HTMLResponse:
         """A hit and a miss both run the same read (token lookup and timeline) and one render."""
         order, timeline = await store.get_tracking(token if len(token) <= MAX_TOKEN_LENGTH else _NO_MATCH)
         if order is None:
-            tr = _visitor_translator(request)
-            return page(render("not_found.html", _form_context(tr, error=None)), 404)
-        return page(render("tracking.html", tracking_context(order, timeline, carriers)))
+            return page(_form(request, "not_found.html"), 404)
+        context = tracking_context(order, timeline, carriers, settings.default_time_zone)
+        return page(render("tracking.html", context))
 
     @router.get("/t", response_class=HTMLResponse)
     async def lookup_form(request: Request) -> HTMLResponse:
-        return page(render("lookup.html", _form_context(_visitor_translator(request), error=None)))
+        return page(_form(request, "lookup.html"))
 
     @router.post("/t", response_class=HTMLResponse)
     async def lookup(request: Request, store: StoreDep) -> Response:
         """Order number + email -> 303 to the tracking page; one generic message for any mismatch."""
-        tr = _visitor_translator(request)
         wait = limiter.attempt(_client_key(request))
         if wait is not None:
-            message = tr("too_many", minutes=max(1, math.ceil(wait / 60)))
-            body = render("lookup.html", _form_context(tr, error=message))
+            body = _form(request, "lookup.html", error="too_many", wait_minutes=max(1, math.ceil(wait / 60)))
             return page(body, 429, {"Retry-After": str(math.ceil(wait))})
         form = await _read_form(request)
         order_id = form.get("order_id", "").strip().lstrip("#").strip()
@@ -354,8 +405,8 @@ def _router(limiter: SlidingWindowLimiter) -> APIRouter:
         if order is not None and matches:
             target = f"/t/{quote(order.tracking_token, safe='')}"
             return RedirectResponse(target, status_code=303, headers=dict(PAGE_HEADERS))
-        context = _form_context(tr, error=tr("lookup_failed"), order_id=order_id[:64], email=email[:254])
-        return page(render("lookup.html", context), 400)
+        body = _form(request, "lookup.html", error="not_found", order_id=order_id[:64], email=email[:254])
+        return page(body, 400)
 
     return router
 

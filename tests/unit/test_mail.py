@@ -25,12 +25,13 @@ from ordertrack.domain.records import NotificationRequest
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.domain.view import order_view
 from ordertrack.mail.compose import compose_email, message_id_for
-from ordertrack.mail.render import MessageLinks, RenderedMessage, render_email, template_dirs
+from ordertrack.mail.render import MessageLinks, RenderedMessage, render_email
 from ordertrack.mail.sink import MailSink
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings
 from ordertrack.sms.provider import SmsProvider
 from ordertrack.store import Store
+from ordertrack.templating import template_dirs
 from tests.conftest import free_port
 from tests.factories import order_data, sample_order
 

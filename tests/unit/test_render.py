@@ -19,6 +19,7 @@ from ordertrack.mail import render
 from ordertrack.mail.catalogs import TEMPLATE, problems, read_catalog
 from ordertrack.mail.preview import preview, sample_links, sample_request
 from ordertrack.mail.render import render_email, render_sms
+from ordertrack.templating import environment
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots" / "email"
 KINDS = list(MessageKind)
@@ -191,7 +192,7 @@ def test_ops_text_never_reaches_the_customer() -> None:
 def test_an_undefined_variable_fails_rather_than_rendering_empty() -> None:
     request = sample_request(MessageKind.SHIPPED, "en")
     context = render._context(request, sample_links(request), "en")
-    env = render._environment("en")
+    env = environment("en")
     assert env.undefined is jinja2.StrictUndefined
     with pytest.raises(jinja2.UndefinedError, match="tracking_nubmer"):
         env.from_string("{{ tracking_nubmer }}").render(context)

@@ -236,6 +236,24 @@ async def test_datetimes_come_back_aware_utc(store: Store) -> None:
         assert value.tzinfo is UTC
 
 
+async def test_the_order_keeps_its_time_zone_and_a_change_fills_one_missing(store: Store) -> None:
+    seoul, v1 = start("1001")
+    await store.save_order(seoul.model_copy(update={"time_zone": "Asia/Seoul"}))
+    older, w1 = start("1002")  # saved by a worker from before the read model kept a zone
+    await store.save_order(older)
+    assert [(o.order_id, o.time_zone) for o in await store.list_orders()] == [
+        ("1002", None),
+        ("1001", "Asia/Seoul"),
+    ]
+
+    w2 = fulfil(w1, FulfillmentEvent.PICKING_STARTED, 1)
+    await store.record_change(change(older, w1, w2).model_copy(update={"time_zone": "America/Sao_Paulo"}))
+    await store.record_change(change(seoul, v1, fulfil(v1, FulfillmentEvent.PICKING_STARTED, 1)))
+
+    zones = {o.order_id: o.time_zone for o in await store.list_orders()}
+    assert zones == {"1001": "Asia/Seoul", "1002": "America/Sao_Paulo"}  # a change without one keeps it
+
+
 async def test_older_change_is_ignored_and_entries_land_once(store: Store) -> None:
     record, v1 = start(paid=False)
     v2 = fulfil(v1, FulfillmentEvent.PAYMENT_CONFIRMED, 1)

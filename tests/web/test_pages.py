@@ -7,6 +7,7 @@ workflow would have written.
 import html
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,23 +16,36 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import column, table
 
 from ordertrack.domain import machine
 from ordertrack.domain.messages import CancelRequest, FulfillmentUpdate, TokenRotationRequest
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import ChangeRecord, OrderRecord
-from ordertrack.domain.state import OrderState
+from ordertrack.domain.state import DelayKind, OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
 from ordertrack.domain.view import order_view
-from ordertrack.locales import SUPPORTED_LOCALES, resolve_locale
+from ordertrack.locales import SUPPORTED_LOCALES, negotiate, resolve_locale
+from ordertrack.locales.translations import SOURCE_LOCALE, catalog_path
+from ordertrack.mail.catalogs import TEMPLATE, read_catalog
 from ordertrack.settings import Settings
+from ordertrack.store import create_engine, migrate
 from ordertrack.store.repository import Store
-from ordertrack.web import locales, unsubscribe
+from ordertrack.store.tables import orders, timeline_events
 from ordertrack.web.app import create_app
-from ordertrack.web.locales import Translator, negotiate
-from ordertrack.web.pages import PAGE_HEADERS, SIDE_STATES, RateLimit, SlidingWindowLimiter
+from ordertrack.web.locales import _DATE_PATTERNS, PageLocale
+from ordertrack.web.pages import (
+    DELAY_TEXTS,
+    PAGE_HEADERS,
+    SIDE_STATES,
+    SIDE_TEXTS,
+    STATUS_LABELS,
+    RateLimit,
+    SlidingWindowLimiter,
+    render,
+)
 from tests.factories import order_data
 
 T0 = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
@@ -50,12 +64,18 @@ class Seeded:
     state: OrderState
     token: str
 
+    @property
+    def time_zone(self) -> str:
+        """As the workflow names it: the customer's zone, else the policy's default."""
+        return self.order.customer.time_zone or TimingPolicy().default_time_zone
+
 
 async def _apply(store: Store, seeded: Seeded, outcome: machine.Outcome) -> None:
     seeded.state = outcome.state
     if outcome.entries:
         view = order_view(seeded.order, outcome.state, seeded.token)
-        await store.record_change(ChangeRecord(view=view, entries=outcome.entries))
+        change = ChangeRecord(view=view, entries=outcome.entries, time_zone=seeded.time_zone)
+        await store.record_change(change)
 
 
 async def seed_order(
@@ -66,6 +86,8 @@ async def seed_order(
     locale: str = "pt-BR",
     journey: str = "in_transit",
     items: list[dict[str, Any]] | None = None,
+    time_zone: str | None = "America/Sao_Paulo",
+    first_estimate: datetime = datetime(2026, 11, 24, tzinfo=BRT),  # a date, as carriers give it
 ) -> Seeded:
     """An order taken through a journey with the real machine:
 
@@ -73,7 +95,7 @@ async def seed_order(
     later), `exception`, `delivered`, `cancelled`.
     """
     data = order_data(order_id=order_id)
-    data["customer"] = {**data["customer"], "locale": locale}
+    data["customer"] = {**data["customer"], "locale": locale, "time_zone": time_zone}
     if items is not None:
         data["items"] = items
         data["total"] = str(sum(float(i["unit_price"]) * i["quantity"] for i in items))
@@ -82,7 +104,13 @@ async def seed_order(
     seeded = Seeded(order, start.state, token)
     view = order_view(order, start.state, token)
     await store.save_order(
-        OrderRecord(order=order, workflow_id=f"order-{order_id}", tracking_token=token, view=view)
+        OrderRecord(
+            order=order,
+            workflow_id=f"order-{order_id}",
+            tracking_token=token,
+            view=view,
+            time_zone=seeded.time_zone,
+        )
     )
     if journey == "confirmed":
         return seeded
@@ -122,7 +150,6 @@ async def seed_order(
         outcome = machine.on_tracking(seeded.state, snapshot, policy, T0 + timedelta(hours=hours))
         await _apply(store, seeded, outcome)
 
-    first_estimate = datetime(2026, 11, 24, tzinfo=BRT)
     await carrier(OrderStatus.IN_TRANSIT, first_estimate, 21)
     # For ops only: must never reach the customer's page.
     error = machine.on_tracking_error(
@@ -152,11 +179,14 @@ class Site:
     client: httpx.AsyncClient
 
 
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def open_site(database_url: str, default_time_zone: str = "UTC") -> AsyncIterator[Site]:
+    """The app on `database_url` (migrated on start); settings spelled out, none from the environment
+    that matter to a page."""
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
+        database_url=database_url,
         simulated_carrier_url=CARRIER_SITE,
+        default_time_zone=default_time_zone,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -164,6 +194,16 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Site(app, store, client)
+
+
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}"
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with open_site(database_url(tmp_path)) as site:
+        yield site
 
 
 def text_of(page: str) -> str:
@@ -248,6 +288,7 @@ async def test_page_speaks_the_orders_locale_or_the_nearest_or_english(
         assert word in text
 
 
+HEADINGS = {"ca": "Comanda 1001", "ko": "주문 1001"}
 STEP_LABELS = {
     "ca": [
         *("Comanda rebuda", "Confirmada", "En preparació", "Empaquetada", "Enviada", "En trànsit"),
@@ -303,12 +344,50 @@ async def test_page_speaks_catalan_and_korean_in_every_state(
     text = text_of(page)
     assert f'<html lang="{locale}">' in page
     assert f'<h1 id="status">{status}</h1>' in page
-    assert f"{Translator.for_order(locale)('heading', order_id='1001')} " in text
+    assert f"{HEADINGS[locale]} " in text
     assert re.findall(r'<li class="(?:done|current|todo)"[^>]*>([^<]+)</li>', page) == STEP_LABELS[locale]
     for word in words:
         assert word in text
     for english in ("Order 1001", "Progress", "History", "Items", "Estimated delivery", "Last update"):
         assert english not in text
+
+
+def catalog_words(locale: str) -> dict[tuple[str, str | None], str]:
+    """(msgid, context) -> the locale's word, read straight from its `.po` file (English: the msgid)."""
+    if locale == SOURCE_LOCALE:
+        return {(str(m.id), m.context): str(m.id) for m in read_catalog(TEMPLATE) if m.id}
+    catalog = read_catalog(catalog_path(locale), locale)
+    return {(str(m.id), m.context): str(m.string) for m in catalog if m.id}
+
+
+PAGE_WORDS = [
+    *(
+        (message, None)
+        for message in (
+            "Progress", "History", "Items", "Shipping to", "Your order is delayed", "In transit", "Delay",
+            "Estimated delivery updated", "This page is private to you: do not share its link.",
+            DELAY_TEXTS[DelayKind.ESTIMATE_MOVED],
+        )
+    ),
+    ("Tracking number", "tracking page"),
+    ("Carrier", "tracking page"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+async def test_each_locale_shows_the_words_of_its_catalog(site: Site, locale: str) -> None:
+    await seed_order(site.store, locale=locale, journey="delayed")
+    await seed_order(site.store, locale=locale, journey="exception", order_id="1002", token="token-1002")
+
+    delayed = text_of((await site.client.get(f"/t/{TOKEN}")).text)
+    exception = text_of((await site.client.get("/t/token-1002")).text)
+
+    words = catalog_words(locale)
+    for key in PAGE_WORDS:
+        assert words[key] in delayed, key
+    assert words["Order %(order_id)s", None].replace("%(order_id)s", "1001") in delayed
+    assert words[STATUS_LABELS[OrderStatus.EXCEPTION], None] in exception
+    assert words[SIDE_TEXTS[OrderStatus.EXCEPTION], None] in exception
 
 
 async def test_lookup_and_not_found_pages_follow_the_browser_into_catalan_and_korean(site: Site) -> None:
@@ -319,6 +398,68 @@ async def test_lookup_and_not_found_pages_follow_the_browser_into_catalan_and_ko
     assert "주문 번호" in text_of(lookup.text)
     assert '<html lang="ca">' in missing.text
     assert "No s'ha trobat la pàgina de seguiment" in text_of(missing.text)
+
+
+async def test_times_show_in_the_orders_time_zone(site: Site) -> None:
+    """The same journey for a customer in Seoul and one in São Paulo: each reads their own clock."""
+    estimate = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # a moment, not a date: Wednesday in Seoul
+    await seed_order(site.store, locale="en", time_zone="Asia/Seoul", first_estimate=estimate)
+    await seed_order(
+        site.store, locale="en", first_estimate=estimate, order_id="1002", token="token-1002"
+    )  # America/Sao_Paulo
+
+    seoul = text_of((await site.client.get(f"/t/{TOKEN}")).text)
+    sao_paulo = text_of((await site.client.get("/t/token-1002")).text)
+
+    # Picked up at 19:03 UTC on 20 November; the last entry (for ops only) at 12:03 UTC on the 21st.
+    assert "21 Nov, 04:03 Picked up" in seoul
+    assert "20 Nov, 16:03 Picked up" in sao_paulo
+    assert "Estimated delivery: Wed 25 Nov 2026" in seoul
+    assert "Estimated delivery: Tue 24 Nov 2026" in sao_paulo
+    assert "Last update: 21 Nov, 21:03 · Times in Seoul." in seoul
+    assert "Last update: 21 Nov, 09:03 · Times in São Paulo." in sao_paulo
+
+
+async def test_an_order_without_a_zone_of_its_own_shows_the_policy_default(site: Site) -> None:
+    await seed_order(site.store, locale="ko", time_zone=None)  # the workflow names the default, UTC
+
+    text = text_of((await site.client.get(f"/t/{TOKEN}")).text)
+
+    assert "11월 20일 19:03 Picked up" in text and "시간은 UTC 기준입니다." in text
+
+
+async def test_a_row_from_before_the_time_zone_column_shows_in_the_default_zone(tmp_path: Path) -> None:
+    url = database_url(tmp_path)
+    await migrate(url, "0002")
+    order = Order.model_validate(order_data())
+    row = {
+        "order_id": "1001", "workflow_id": "order-1001", "tracking_token": TOKEN, "status": "confirmed",
+        "status_since": T0, "delayed": False, "version": 2, "address_version": 2,
+        "customer_name": "Ana Souza", "customer_email": "ana@example.com", "locale": "en",
+        "ship_city": "São Paulo", "ship_country": "BR",
+        "shipping_address": order.shipping_address.model_dump(mode="json"),
+        "items": [item.model_dump(mode="json") for item in order.items], "currency": "BRL",
+        "total": order.total, "placed_at": T0, "created_at": T0, "updated_at": T0,
+    }  # fmt: skip
+    entry = {"order_id": "1001", "seq": 1, "at": T0, "kind": "status", "status": "confirmed"}
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            # The table as 0002 left it: no time_zone column.
+            before = table("orders", *(column(name, orders.c[name].type) for name in row))
+            await conn.execute(before.insert().values(row))
+            await conn.execute(timeline_events.insert().values(**entry, message="Confirmed", actor="shop"))
+    finally:
+        await engine.dispose()
+
+    async with open_site(url, default_time_zone="Asia/Seoul") as site:  # migrates to the newest
+        stored = await site.store.get_order("1001")
+        response = await site.client.get(f"/t/{TOKEN}")
+
+    assert stored is not None and stored.time_zone is None
+    assert response.status_code == 200
+    text = text_of(response.text)
+    assert "20 Nov, 23:03 Confirmed" in text and "Times in Seoul." in text
 
 
 async def test_timeline_is_newest_first_without_internal_entries(site: Site) -> None:
@@ -503,6 +644,17 @@ async def test_lookup_is_rate_limited_per_client(site: Site) -> None:
     assert_hygiene(limited)
 
 
+@pytest.mark.parametrize(
+    ("lang", "minutes", "expected"),
+    [("en", 1, "Please try again in 1 minute."), ("en", 10, "Please try again in 10 minutes."),
+     ("pt-BR", 1, "Tente novamente em 1 minuto."), ("es", 7, "Vuelve a intentarlo en 7 minutos."),
+     ("ca", 1, "Torna-ho a provar d'aquí a 1 minut."), ("ko", 3, "3분 후에 다시 시도해 주세요.")],
+)  # fmt: skip
+def test_the_wait_is_counted_in_the_visitors_language(lang: str, minutes: int, expected: str) -> None:
+    context = {"lang": lang, "error": "too_many", "wait_minutes": minutes, "order_id": "", "email": ""}
+    assert expected in text_of(render("lookup.html", context))
+
+
 def test_sliding_window_forgets_old_attempts() -> None:
     now = [0.0]
     limiter = SlidingWindowLimiter(RateLimit(attempts=2, window_seconds=60), clock=lambda: now[0], max_keys=2)
@@ -540,27 +692,21 @@ def test_accept_language_negotiation() -> None:
     assert negotiate(None) == "en"
 
 
-def test_every_locale_has_every_word_and_a_date_format() -> None:
-    """The English fallback would hide a missing word on the page; this does not."""
+def test_every_code_the_page_shows_has_words_and_every_locale_a_date_format() -> None:
+    """The catalogs check (tests/unit/test_render.py) covers the translations; this covers the codes."""
+    assert set(STATUS_LABELS) == set(OrderStatus)
+    assert set(SIDE_TEXTS) == SIDE_STATES
+    assert set(DELAY_TEXTS) == set(DelayKind)
     # A customer's email and page speak the same languages (one list, `ordertrack.locales`).
-    assert set(locales._STATUS) == set(locales._TEXT) == set(SUPPORTED_LOCALES)
-    assert set(locales._STATUS["en"]) == set(OrderStatus)
-    assert {f"side_{status.value}" for status in SIDE_STATES} <= set(locales._TEXT["en"])
-    tables = {"status": locales._STATUS, "text": locales._TEXT, "unsubscribe": unsubscribe._TEXT}
-    for name, table in tables.items():
-        for locale in SUPPORTED_LOCALES:
-            words = table.get(locale, {})
-            missing = set(table["en"]) - {key for key, word in words.items() if word.strip()}
-            assert not missing, f"{name} words missing in {locale}: {sorted(missing)}"
-            assert set(words) <= set(table["en"]), f"{name} words in {locale} that English lacks"
-    assert set(locales._DATE_PATTERNS) == set(SUPPORTED_LOCALES)
+    assert set(_DATE_PATTERNS) == set(SUPPORTED_LOCALES)
 
 
 def test_money_and_dates_per_locale() -> None:
     from decimal import Decimal
 
     moment = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)
-    en, pt, es, ca, ko = (Translator.for_order(tag, "BR") for tag in ("en", "pt-BR", "es", "ca", "ko"))
+    tags = ("en", "pt-BR", "es", "ca", "ko")
+    en, pt, es, ca, ko = (PageLocale.for_order(tag, "America/Sao_Paulo") for tag in tags)
     # Babel's (CLDR's) way, as in the emails; it separates with a no-break space.
     assert [tr.money(Decimal("1234.50"), "BRL").replace("\xa0", " ") for tr in (en, pt, es, ca, ko)] == [
         "R$1,234.50",
@@ -586,4 +732,7 @@ def test_money_and_dates_per_locale() -> None:
         "24 de nov., 14:30",
         "11월 24일 14:30",
     ]
-    assert Translator.for_order("en", "ZZ").moment(moment) == "24 Nov, 17:30"
+    assert [tr.zone_label for tr in (en, pt, ko)] == ["São Paulo", "São Paulo", "상파울루"]
+    for unknown in (None, "Mars/Olympus_Mons"):  # no zone, or one this machine lacks: UTC, said so
+        utc = PageLocale.for_order("en", unknown)
+        assert (utc.moment(moment), utc.zone_label) == ("24 Nov, 17:30", "UTC")

@@ -116,6 +116,7 @@ async def test_happy_path_to_completed_with_review_request_days_after_delivery(h
 
     stored = await harness.store.get_order(order.order_id)
     assert stored is not None and stored.status == OrderStatus.COMPLETED and stored.version == result.version
+    assert stored.time_zone == POLICY.default_time_zone  # the customer gave none: the page uses the default
     assert len(await harness.store.get_timeline(order.order_id)) == len(result.timeline)
     assert {n.status for n in await harness.store.list_notifications(order.order_id)} == {"sent"}
 

@@ -1,7 +1,8 @@
 """The languages customers are spoken to in, and how a customer's or browser's tag maps onto them.
 
 One list and one rule for emails, texts and pages alike, so a link in a message opens a page in the
-message's language.
+message's language. Beside this module: the gettext catalogs of every customer-facing word
+(`translations`, the `.po` files) and the Babel formatting of money and dates (`formats`).
 """
 
 import re
@@ -24,3 +25,19 @@ def resolve_locale(tag: str | None) -> str:
     if not tag or not _TAG.match(tag.strip()):
         return DEFAULT_LOCALE
     return _BY_LANGUAGE.get(tag.strip().replace("_", "-").split("-")[0].lower(), DEFAULT_LOCALE)
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best supported locale for an `Accept-Language` header (pages without an order to go by)."""
+    choices: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if quality > 0 and language_supported(tag):
+            choices.append((-quality, position, resolve_locale(tag)))
+    return min(choices)[2] if choices else DEFAULT_LOCALE
