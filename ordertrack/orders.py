@@ -143,10 +143,21 @@ async def get_order(client: Client, order_id: str) -> OrderView:
         raise
 
 
-async def _update(client: Client, order_id: str, update: str, request: BaseModel) -> OrderView:
+def update_id(update: str, request_id: str | None) -> str | None:
+    """The Temporal update id for a caller's request id, scoped to the operation (the workflow scopes
+    it to the order): the same request sent again gets the first answer instead of being applied
+    twice. None lets the SDK make a fresh id, as for a request sent once."""
+    return f"{update}:{request_id}" if request_id else None
+
+
+async def _update(
+    client: Client, order_id: str, update: str, request: BaseModel, request_id: str | None
+) -> OrderView:
     handle = _handle(client, order_id)
     try:
-        return await handle.execute_update(update, request, result_type=OrderView)
+        return await handle.execute_update(
+            update, request, id=update_id(update, request_id), result_type=OrderView
+        )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         raise RequestRefused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
@@ -171,26 +182,41 @@ async def _describe_or_none(handle: WorkflowHandle[Any, Any]) -> Any:
         raise
 
 
-async def record_fulfillment(client: Client, order_id: str, update: FulfillmentUpdate) -> OrderView:
-    return await _update(client, order_id, RECORD_FULFILLMENT_UPDATE, update)
+# `request_id` (the API's `Idempotency-Key`, the CLI's `--request-id`): a retry of the same request
+# with the same id returns the first answer, even a link rotation's new token. Temporal remembers an
+# update id for the workflow run it was sent to.
 
 
-async def correct_status(client: Client, order_id: str, request: CorrectionRequest) -> OrderView:
-    return await _update(client, order_id, CORRECT_STATUS_UPDATE, request)
+async def record_fulfillment(
+    client: Client, order_id: str, update: FulfillmentUpdate, request_id: str | None = None
+) -> OrderView:
+    return await _update(client, order_id, RECORD_FULFILLMENT_UPDATE, update, request_id)
 
 
-async def cancel_order(client: Client, order_id: str, request: CancelRequest) -> OrderView:
-    return await _update(client, order_id, CANCEL_UPDATE, request)
+async def correct_status(
+    client: Client, order_id: str, request: CorrectionRequest, request_id: str | None = None
+) -> OrderView:
+    return await _update(client, order_id, CORRECT_STATUS_UPDATE, request, request_id)
 
 
-async def change_shipping_address(client: Client, order_id: str, request: AddressChangeRequest) -> OrderView:
-    return await _update(client, order_id, CHANGE_SHIPPING_ADDRESS_UPDATE, request)
+async def cancel_order(
+    client: Client, order_id: str, request: CancelRequest, request_id: str | None = None
+) -> OrderView:
+    return await _update(client, order_id, CANCEL_UPDATE, request, request_id)
 
 
-async def rotate_tracking_token(client: Client, order_id: str, reason: str, operator: str) -> OrderView:
+async def change_shipping_address(
+    client: Client, order_id: str, request: AddressChangeRequest, request_id: str | None = None
+) -> OrderView:
+    return await _update(client, order_id, CHANGE_SHIPPING_ADDRESS_UPDATE, request, request_id)
+
+
+async def rotate_tracking_token(
+    client: Client, order_id: str, reason: str, operator: str, request_id: str | None = None
+) -> OrderView:
     """Give the order a new tracking link; the old one stops working once the read model has it."""
     request = TokenRotationRequest(tracking_token=new_tracking_token(), reason=reason, operator=operator)
-    return await _update(client, order_id, ROTATE_TRACKING_TOKEN_UPDATE, request)
+    return await _update(client, order_id, ROTATE_TRACKING_TOKEN_UPDATE, request, request_id)
 
 
 async def send_carrier_update(client: Client, workflow_id: str, snapshot: TrackingSnapshot) -> bool:

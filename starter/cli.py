@@ -193,6 +193,14 @@ NotifyOption = Annotated[
     ),
 ]
 OperatorOption = Annotated[str, typer.Option("--operator", default_factory=default_operator, help="Who.")]
+RequestIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--request-id",
+        help="A unique id for this change (a UUID): running the command again with the same id after "
+        "a timeout returns the first answer instead of applying the change twice.",
+    ),
+]
 
 
 @order_app.command("start")
@@ -341,12 +349,13 @@ async def order_event(
     event: FulfillmentEvent,
     carrier: Annotated[str | None, typer.Option(help="The label's carrier (packed or shipped).")] = None,
     tracking_number: Annotated[str | None, typer.Option(help="The label's tracking number.")] = None,
+    request_id: RequestIdOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Report warehouse progress (record_fulfillment); a tracking number alone means the default carrier."""
     carrier = carrier or (get_settings().carrier if tracking_number else None)
     update = FulfillmentUpdate(event=event, carrier=carrier, tracking_number=tracking_number)
-    await _send(lambda client: orders.record_fulfillment(client, order_id, update), as_json)
+    await _send(lambda client: orders.record_fulfillment(client, order_id, update, request_id), as_json)
 
 
 @order_app.command("correct")
@@ -357,13 +366,14 @@ async def order_correct(
     reason: ReasonOption,
     operator: OperatorOption,
     notify_customer: NotifyOption = True,
+    request_id: RequestIdOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Correct an order's status by hand, with a reason (audited)."""
     request = CorrectionRequest(
         status=status, reason=reason, operator=operator, notify_customer=notify_customer
     )
-    await _send(lambda client: orders.correct_status(client, order_id, request), as_json)
+    await _send(lambda client: orders.correct_status(client, order_id, request, request_id), as_json)
 
 
 @order_app.command("cancel")
@@ -373,11 +383,12 @@ async def order_cancel(
     reason: ReasonOption,
     operator: OperatorOption,
     notify_customer: NotifyOption = True,
+    request_id: RequestIdOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Cancel an order that has not shipped yet."""
     request = CancelRequest(reason=reason, operator=operator, notify_customer=notify_customer)
-    await _send(lambda client: orders.cancel_order(client, order_id, request), as_json)
+    await _send(lambda client: orders.cancel_order(client, order_id, request, request_id), as_json)
 
 
 @order_app.command("address")
@@ -388,6 +399,7 @@ async def order_address(
     reason: ReasonOption,
     operator: OperatorOption,
     notify_customer: NotifyOption = True,
+    request_id: RequestIdOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Fix the shipping address of an order that has not shipped yet."""
@@ -397,16 +409,22 @@ async def order_address(
         operator=operator,
         notify_customer=notify_customer,
     )
-    await _send(lambda client: orders.change_shipping_address(client, order_id, request), as_json)
+    await _send(lambda client: orders.change_shipping_address(client, order_id, request, request_id), as_json)
 
 
 @order_app.command("rotate-link")
 @run
 async def order_rotate_link(
-    order_id: str, reason: ReasonOption, operator: OperatorOption, as_json: JsonFlag = False
+    order_id: str,
+    reason: ReasonOption,
+    operator: OperatorOption,
+    request_id: RequestIdOption = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Replace the customer's tracking link (the old one stops working)."""
-    await _send(lambda client: orders.rotate_tracking_token(client, order_id, reason, operator), as_json)
+    await _send(
+        lambda client: orders.rotate_tracking_token(client, order_id, reason, operator, request_id), as_json
+    )
 
 
 @app.command("stats")

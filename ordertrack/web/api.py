@@ -31,6 +31,7 @@ from ordertrack.web.errors import ApiError
 from ordertrack.web.schemas import (
     SAMPLE_ORDER,
     Cancellation,
+    IdempotencyKey,
     ItemOut,
     NotificationLog,
     OrderIdPath,
@@ -222,8 +223,11 @@ async def record_fulfillment(
             {"event": "packed", "carrier": "simulated", "tracking_number": "SIM-ONTIME-1001"},
         ),
     ],
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderStatusOut:
-    view = await _call(request, order_id, lambda c: orders.record_fulfillment(c, order_id, update))
+    view = await _call(
+        request, order_id, lambda c: orders.record_fulfillment(c, order_id, update, idempotency_key)
+    )
     return _status_out(view, resources(request))
 
 
@@ -241,11 +245,14 @@ async def correct_status(
         StatusCorrection,
         _example("Delivered, confirmed by phone", {"status": "delivered", "reason": "customer confirmed"}),
     ],
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderStatusOut:
     correction = CorrectionRequest(
         status=body.status, reason=body.reason, operator=caller.name, notify_customer=body.notify_customer
     )
-    view = await _call(request, order_id, lambda c: orders.correct_status(c, order_id, correction))
+    view = await _call(
+        request, order_id, lambda c: orders.correct_status(c, order_id, correction, idempotency_key)
+    )
     return _status_out(view, resources(request))
 
 
@@ -260,9 +267,10 @@ async def cancel_order(
     _strict: Annotated[None, StrictBody(Cancellation)],
     order_id: OrderIdPath,
     body: Annotated[Cancellation, _example("Customer asked", {"reason": "customer asked to cancel"})],
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderStatusOut:
     cancel = CancelRequest(reason=body.reason, operator=caller.name, notify_customer=body.notify_customer)
-    view = await _call(request, order_id, lambda c: orders.cancel_order(c, order_id, cancel))
+    view = await _call(request, order_id, lambda c: orders.cancel_order(c, order_id, cancel, idempotency_key))
     return _status_out(view, resources(request))
 
 
@@ -283,11 +291,14 @@ async def change_shipping_address(
             {"address": {**SAMPLE_ORDER["shipping_address"], "line2": "apto 14"}, "reason": "customer moved"},
         ),
     ],
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderStatusOut:
     change = AddressChangeRequest(
         address=body.address, reason=body.reason, operator=caller.name, notify_customer=body.notify_customer
     )
-    view = await _call(request, order_id, lambda c: orders.change_shipping_address(c, order_id, change))
+    view = await _call(
+        request, order_id, lambda c: orders.change_shipping_address(c, order_id, change, idempotency_key)
+    )
     return _status_out(view, resources(request))
 
 
@@ -302,10 +313,13 @@ async def rotate_tracking_token(
     _strict: Annotated[None, StrictBody(TrackingLinkRotation)],
     order_id: OrderIdPath,
     body: Annotated[TrackingLinkRotation, _example("Link leaked", {"reason": "link was forwarded"})],
+    idempotency_key: IdempotencyKey = None,
 ) -> OrderStatusOut:
     """The answer carries the new `tracking_url`; the old link stops working once the read model
     has the change."""
     view = await _call(
-        request, order_id, lambda c: orders.rotate_tracking_token(c, order_id, body.reason, caller.name)
+        request,
+        order_id,
+        lambda c: orders.rotate_tracking_token(c, order_id, body.reason, caller.name, idempotency_key),
     )
     return _status_out(view, resources(request))

@@ -4,7 +4,7 @@ the contract's sample order (the example in /docs, and the fuzzer's first, valid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Header, Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from ordertrack.domain.messages import Reason
@@ -50,6 +50,19 @@ OrderIdPath = Annotated[
         pattern=ORDER_ID_PATTERN,
         description="The shop's order id, as in the Order JSON",
         examples=["1001"],
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string (a UUID) per intended change. A retry of the same request with "
+        "the same key (after a timeout or a lost connection) returns the first answer instead of "
+        "applying the change twice; a link rotation retried this way keeps the first new link. "
+        "Without it each request is a new change.",
     ),
 ]
 

@@ -290,3 +290,17 @@ async def test_bulk_with_every_row_applied_exits_0(harness: Harness, stack: Stac
         bad.stderr.strip()
         == f"error: {csv_file}: line 2: no status for order {first} (give --status or a status column)"
     )
+
+
+async def test_a_cli_request_run_again_with_its_request_id_is_applied_once(
+    harness: Harness, stack: Stack
+) -> None:
+    order_id = await Shop(harness).order()
+    args = ["order", "correct", order_id, "--status", "picking", "--reason", "warehouse phoned"]
+    first = await stack.cli_ok(*args, "--request-id", "fix-42", "--json")
+    again = await stack.cli_ok(*args, "--request-id", "fix-42", "--json")
+    assert json.loads(again) == json.loads(first)
+    unkeyed = await stack.cli(*args)
+    assert unkeyed.returncode == 4 and "already" in unkeyed.stderr
+    view = await orders.get_order(harness.client, order_id)
+    assert [entry.reason for entry in view.timeline].count("warehouse phoned") == 1

@@ -1,6 +1,7 @@
 """The HTTP API against the real app, a real Temporal dev server and an in-process worker."""
 
 import json
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,51 @@ async def test_operator_actions_are_audited_under_the_keys_name(api: Api) -> Non
     assert not [entry for entry in order["timeline"] if entry["actor"] == "someone-else"]
 
 
+async def test_a_request_retried_with_its_idempotency_key_gets_the_first_answer(api: Api) -> None:
+    order_id, response = await api.start()
+    assert response.status_code == 201
+    url = f"/api/orders/{order_id}"
+    correction = {"status": "picking", "reason": "warehouse phoned"}
+    key = {**api.operator, "Idempotency-Key": secrets.token_hex(16)}
+
+    first = await api.http.post(f"{url}/corrections", json=correction, headers=key)
+    again = await api.http.post(f"{url}/corrections", json=correction, headers=key)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json()
+    # Without the key the same body is a second change, which the order refuses: it is picking.
+    unkeyed = await api.http.post(f"{url}/corrections", json=correction, headers=api.operator)
+    assert unkeyed.status_code == 409 and "already" in error_of(unkeyed)["message"]
+
+    # A rotation retried with its key keeps the first new link (the client draws a token each time).
+    rotation_key = {**api.operator, "Idempotency-Key": secrets.token_hex(16)}
+    rotated = [
+        await api.http.post(f"{url}/tracking-token", json={"reason": "leaked"}, headers=rotation_key)
+        for _ in range(2)
+    ]
+    assert (
+        rotated[0].json()["tracking_url"]
+        == rotated[1].json()["tracking_url"]
+        != response.json()["tracking_url"]
+    )
+    # The same key on another operation is another request.
+    moved = await api.http.put(
+        f"{url}/shipping-address", json={"address": ADDRESS, "reason": "moved"}, headers=rotation_key
+    )
+    assert moved.status_code == 200, moved.text
+    order = await api.read(order_id)
+    timeline_reasons = [entry["reason"] for entry in order["timeline"] if entry["actor"] == OPERATOR_NAME]
+    assert timeline_reasons.count("warehouse phoned") == timeline_reasons.count("leaked") == 1
+
+
+async def test_a_malformed_idempotency_key_is_a_422(app_only: Api) -> None:
+    headers = {**app_only.operator, "Idempotency-Key": "has spaces"}
+    response = await app_only.http.post(
+        "/api/orders/any-1/cancel", json={"reason": "customer asked"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert "Idempotency-Key" in str(fields_of(response))
+
+
 async def test_an_operator_can_act_without_telling_the_customer(
     api: Api, dev_env: WorkflowEnvironment
 ) -> None:
@@ -491,4 +537,13 @@ async def test_openapi_documents_the_api(app_only: Api) -> None:
     assert order["properties"]["total"]["type"] == "string"
     assert "ErrorResponse" in schema["components"]["schemas"]
     assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
+    for path, method in [
+        ("/api/orders/{order_id}/fulfillment", "post"),
+        ("/api/orders/{order_id}/corrections", "post"),
+        ("/api/orders/{order_id}/cancel", "post"),
+        ("/api/orders/{order_id}/shipping-address", "put"),
+        ("/api/orders/{order_id}/tracking-token", "post"),
+    ]:
+        headers = [p for p in paths[path][method]["parameters"] if p["in"] == "header"]
+        assert [p["name"] for p in headers] == ["Idempotency-Key"], path
     assert (await app_only.http.get("/docs")).status_code == 200
