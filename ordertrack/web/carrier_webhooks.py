@@ -7,9 +7,10 @@ the authentication, so a forged or stale push is refused (401) before anything i
 Each snapshot's tracking number is resolved to its order through the read model and delivered with
 the order workflow's `carrier_update` signal, under the order's own carrier name (an aggregator
 reports `ups` shipments too). The workflow ignores scans it has already seen, so a carrier
-re-delivering the same push changes nothing. A number we do not know, an order that is no longer
-running, or an order whose carrier is tracked by another adapter is acknowledged (200) and logged,
-so the carrier does not retry it forever; only a Temporal outage answers 503, to be retried.
+re-delivering the same push changes nothing. A signed body we cannot read, a number we do not know,
+an order that is no longer running, or an order whose carrier is tracked by another adapter is
+acknowledged (200) and logged, so the carrier does not retry it forever or disable the endpoint;
+only a Temporal outage answers 503, to be retried.
 """
 
 import logging
@@ -34,6 +35,7 @@ router = APIRouter(prefix="/webhooks/carriers", tags=["carrier webhooks"])
 
 class WebhookAccepted(BaseModel):
     accepted: int  # snapshots delivered to an order's workflow
+    ignored: str | None = None  # why a signed push could not be used at all
 
 
 def _serves(registry: CarrierRegistry, adapter: CarrierAdapter, order: StoredOrder) -> bool:
@@ -55,15 +57,17 @@ async def _deliver(request: Request, order: StoredOrder, snapshot: TrackingSnaps
 
 @router.post(
     "/{carrier}",
-    responses=errors.responses(401, 404, 413, 422, 503),
+    responses=errors.responses(401, 404, 413, 503),
+    response_model_exclude_none=True,
     summary="A carrier's tracking push (signature checked)",
 )
 async def carrier_webhook(request: Request, carrier: str) -> WebhookAccepted:
     """Verify the push with the carrier's adapter and deliver each snapshot to its order.
 
-    401: the signature is missing, forged or stale, and nothing happened. 422: the body does not
-    parse. 200 `{"accepted": n}`: `n` snapshots were delivered; pushes about numbers we do not track
-    are acknowledged and logged.
+    401: the signature is missing, forged or stale, and nothing happened. 200 `{"accepted": n}`: `n`
+    snapshots were delivered; a signed push we cannot use (a body that does not parse, numbers we do
+    not track) is acknowledged and logged, with `ignored` saying why when nothing in it was usable,
+    so the carrier neither retries it forever nor disables the endpoint.
     """
     res = resources(request)
     try:
@@ -79,8 +83,9 @@ async def carrier_webhook(request: Request, carrier: str) -> WebhookAccepted:
             401, "invalid_signature", "the webhook signature is missing, invalid or expired"
         ) from None
     except CarrierPayloadError as err:
-        log.warning("carrier webhook for %s has an invalid body: %s", adapter.name, err)
-        raise ApiError(422, "invalid_payload", f"the webhook body could not be read: {err}") from None
+        # Signed by the carrier, so answering 4xx would only make it retry or disable the endpoint.
+        log.warning("carrier webhook for %s is signed but unusable, acknowledged: %s", adapter.name, err)
+        return WebhookAccepted(accepted=0, ignored=f"the webhook body could not be read: {err}")
 
     accepted = 0
     for snapshot in snapshots:

@@ -145,16 +145,19 @@ async def test_an_unknown_tracking_number_is_acknowledged(hooks: Api) -> None:
     assert response.json() == {"accepted": 0}
 
 
-async def test_unknown_carrier_is_404_and_malformed_body_is_422(hooks: Api) -> None:
+async def test_unknown_carrier_is_404_and_a_signed_but_malformed_body_is_acknowledged(hooks: Api) -> None:
     body = delivered_push("SIM-ONTIME-x")
     unknown = await push(hooks, body, carrier="pony-express")
     assert unknown.status_code == 404, unknown.text
     assert unknown.json()["error"]["code"] == "unknown_carrier"
 
+    # Signed by the carrier: a 4xx would only make it retry or disable the endpoint.
     malformed = b'{"tracking_number": "SIM-ONTIME-x", "status": '
     response = await push(hooks, malformed)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["code"] == "invalid_payload"
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 0 and "could not be read" in response.json()["ignored"]
+    forged = await push(hooks, malformed, signature="0" * 64)
+    assert forged.status_code == 401
 
 
 # -- routing through the default adapter, and the per-carrier limit (no server needed) ------------
