@@ -35,6 +35,12 @@ CANCEL_UPDATE = "cancel"
 CHANGE_SHIPPING_ADDRESS_UPDATE = "change_shipping_address"
 ROTATE_TRACKING_TOKEN_UPDATE = "rotate_tracking_token"
 CARRIER_UPDATE_SIGNAL = "carrier_update"
+# Operators' corrections, cancellations and address changes also come as signals under the update's
+# name (the Temporal UI's "Send Signal", `temporal workflow signal`): same rules, refusals recorded.
+CORRECT_STATUS_SIGNAL = CORRECT_STATUS_UPDATE
+CANCEL_SIGNAL = CANCEL_UPDATE
+CHANGE_SHIPPING_ADDRESS_SIGNAL = CHANGE_SHIPPING_ADDRESS_UPDATE
+SIGNALS = (CARRIER_UPDATE_SIGNAL, CORRECT_STATUS_SIGNAL, CANCEL_SIGNAL, CHANGE_SHIPPING_ADDRESS_SIGNAL)
 
 
 # -- search attributes: what ops filter on in the Temporal UI and `temporal workflow list` -----

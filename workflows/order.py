@@ -7,13 +7,13 @@ attributes, the UI's current details, the read model and the customer's messages
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         CancelRequest,
         CorrectionRequest,
         FulfillmentUpdate,
+        OperatorAction,
         OrderInput,
         TokenRotationRequest,
     )
@@ -49,10 +50,13 @@ with workflow.unsafe.imports_passed_through():
     from ordertrack.domain.tracking import TrackingSnapshot
     from ordertrack.domain.view import OrderView, current_details, order_view
     from ordertrack.names import (
+        CANCEL_SIGNAL,
         CANCEL_UPDATE,
         CARRIER_AUTH_FAILED_ERROR,
         CARRIER_UPDATE_SIGNAL,
+        CHANGE_SHIPPING_ADDRESS_SIGNAL,
         CHANGE_SHIPPING_ADDRESS_UPDATE,
+        CORRECT_STATUS_SIGNAL,
         CORRECT_STATUS_UPDATE,
         DELIVER_SHOP_EVENT,
         MESSAGE_REJECTED_ERROR,
@@ -64,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         SEND_NOTIFICATION,
         SEND_SMS,
         SHOP_WEBHOOK_REJECTED_ERROR,
+        SIGNALS,
         SMS_NOT_CONFIGURED_ERROR,
         STATUS_QUERY,
         TRACKING_NOT_FOUND_ERROR,
@@ -116,6 +121,11 @@ V1_KINDS = frozenset(
     }
 )
 V2_DEADLINES = frozenset({"review request without delivery", "failed attempt reminder"})
+# Operators' requests as signals, refusals and unreadable or unknown signals on the timeline: signals
+# that reached older runs were ignored there, and replay the same way, without this marker.
+OPERATOR_SIGNALS = "operator-signals"
+OperatorRequest = TypeVar("OperatorRequest", bound=OperatorAction)
+SignalInput = TypeVar("SignalInput")
 # Errors after which polling this shipment again cannot help; ops see them in the timeline.
 POLL_GIVE_UP = [TRACKING_NOT_FOUND_ERROR, CARRIER_AUTH_FAILED_ERROR, UNKNOWN_CARRIER_ERROR]
 
@@ -481,13 +491,90 @@ class OrderWorkflow:
         return self._view()
 
     @workflow.signal(name=CARRIER_UPDATE_SIGNAL)
-    async def carrier_update(self, snapshot: TrackingSnapshot) -> None:
+    async def carrier_update(self, raw: RawValue) -> None:
         """A carrier's webhook push; applied like a poll result, and polling slows down meanwhile."""
         await workflow.wait_condition(lambda: self._ready)
+        snapshot = await self._read_signal(CARRIER_UPDATE_SIGNAL, raw, TrackingSnapshot)
+        if snapshot is None:
+            return
         self._last_push_at = workflow.now()
         await self._set_status(
             lambda state: machine.on_tracking(state, snapshot, self._policy, workflow.now())
         )
+
+    # Operators' requests as signals: the same rules as the updates below, but a signal cannot
+    # answer, so a refusal is recorded on the timeline (and so in the UI's current details).
+
+    @workflow.signal(name=CORRECT_STATUS_SIGNAL)
+    async def correct_status_signal(self, raw: RawValue) -> None:
+        await self._signalled(
+            CORRECT_STATUS_SIGNAL, raw, CorrectionRequest, machine.check_correction, machine.on_correction
+        )
+
+    @workflow.signal(name=CANCEL_SIGNAL)
+    async def cancel_signal(self, raw: RawValue) -> None:
+        await self._signalled(CANCEL_SIGNAL, raw, CancelRequest, machine.check_cancel, machine.on_cancel)
+
+    @workflow.signal(name=CHANGE_SHIPPING_ADDRESS_SIGNAL)
+    async def change_shipping_address_signal(self, raw: RawValue) -> None:
+        await self._signalled(
+            CHANGE_SHIPPING_ADDRESS_SIGNAL,
+            raw,
+            AddressChangeRequest,
+            machine.check_address_change,
+            machine.on_address_change,
+        )
+
+    @workflow.signal(dynamic=True)
+    async def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        await workflow.wait_condition(lambda: self._ready)
+        await self._ignore_signal(name, f"this order takes only the signals {', '.join(SIGNALS)}")
+
+    async def _signalled(
+        self,
+        name: str,
+        raw: RawValue,
+        request_type: type[OperatorRequest],
+        check: Callable[[OrderState, OperatorRequest], object],
+        apply: Callable[[OrderState, OperatorRequest, datetime], Outcome],
+    ) -> None:
+        """Check a signalled request like the update's validator, then apply it or record why not."""
+        await workflow.wait_condition(lambda: self._ready)
+        request = await self._read_signal(name, raw, request_type)
+        if request is None:
+            return
+        if not workflow.patched(OPERATOR_SIGNALS):
+            workflow.logger.warning("signal %r ignored: this run began before operators' signals", name)
+            return
+        refused = partial(machine.on_refused_signal, actor=request.operator, reason=request.reason)
+        try:
+            check(self._state, request)
+            await self._set_status(lambda state: apply(state, request, workflow.now()))
+        except TransitionRejected as err:  # refused now, or the state moved meanwhile
+            refusal = f"signal {err}"
+            await self._set_status(lambda state: refused(state, refusal, now=workflow.now()))
+
+    async def _read_signal(
+        self, name: str, raw: RawValue, request_type: type[SignalInput]
+    ) -> SignalInput | None:
+        """The signal's payload as `request_type`; None (recorded as ignored) when it does not read."""
+        try:
+            return workflow.payload_converter().from_payload(raw.payload, request_type)
+        except Exception as err:  # any decoding or validation failure: the sender's mistake
+            await self._ignore_signal(name, f"its payload is not a {request_type.__name__} ({err})")
+            return None
+
+    async def _ignore_signal(self, name: str, why: str) -> None:
+        """Record a signal the order cannot take, with a warning in the worker's log; runs that began
+        before operators' signals ignored it silently, and replay the same."""
+        workflow.logger.warning("signal %r ignored: %s", name, why)
+        if workflow.patched(OPERATOR_SIGNALS):
+            refusal = f"signal {name!r} ignored: {why}"
+            await self._set_status(
+                lambda state: machine.on_refused_signal(
+                    state, refusal[:500], machine.SYSTEM, None, workflow.now()
+                )
+            )
 
     @workflow.update(name=RECORD_FULFILLMENT_UPDATE)
     async def record_fulfillment(self, update: FulfillmentUpdate) -> OrderView:

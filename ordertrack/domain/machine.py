@@ -657,6 +657,17 @@ def on_message_refused(state: OrderState, description: str, now: datetime) -> Ou
     return change.outcome()
 
 
+def on_refused_signal(
+    state: OrderState, refusal: str, actor: str, reason: str | None, now: datetime
+) -> Outcome:
+    """A request that came as a signal and was refused (`refusal` says what was asked, why not and
+    what is allowed now), or a signal the order cannot read: a signal cannot answer its sender, so
+    the refusal is recorded for ops; nothing else changes."""
+    change = _Change(state, now)
+    change.record(EntryKind.REFUSED, refusal, actor, reason=reason)
+    return change.outcome()
+
+
 @dataclass(frozen=True)
 class Deadline:
     """A moment the order waits for: `due` says when (None: not now), `passed` what its passing does."""

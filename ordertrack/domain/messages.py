@@ -21,7 +21,7 @@ class _Request(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class _OperatorAction(_Request):
+class OperatorAction(_Request):
     """An operator's change: who and why (audited), and whether the customer hears of it.
 
     `notify_customer` is on by default: a change the customer can see sends its usual message
@@ -57,17 +57,17 @@ class FulfillmentUpdate(_Request):
     at: AwareDatetime | None = None
 
 
-class CorrectionRequest(_OperatorAction):
+class CorrectionRequest(OperatorAction):
     """`correct_status`: an operator sets the status by hand."""
 
     status: OrderStatus
 
 
-class CancelRequest(_OperatorAction):
+class CancelRequest(OperatorAction):
     """`cancel`: allowed only before the parcel is shipped."""
 
 
-class AddressChangeRequest(_OperatorAction):
+class AddressChangeRequest(OperatorAction):
     """`change_shipping_address`: allowed only before the parcel is shipped."""
 
     address: Address

@@ -16,6 +16,7 @@ class EntryKind(StrEnum):
     TRACKING_LINK = "tracking_link"  # an operator replaced the customer's tracking link
     CARRIER_ERROR = "carrier_error"  # tracking could not be read; for ops
     MESSAGE = "message"  # a customer message refused for good, or a reminder sent; for ops
+    REFUSED = "refused"  # a signalled request the order could not take, or a signal it ignored; for ops
 
 
 class TimelineEntry(BaseModel):

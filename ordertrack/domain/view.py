@@ -63,5 +63,6 @@ def current_details(view: OrderView) -> str:
         lines.append(f"**Estimated delivery:** {view.estimated_delivery:%Y-%m-%d}")
     if view.timeline:
         last = view.timeline[-1]
-        lines.append(f"**Last event:** {last.at:%Y-%m-%d %H:%M} {last.message} ({last.actor})")
+        why = f"; reason: {last.reason}" if last.reason else ""
+        lines.append(f"**Last event:** {last.at:%Y-%m-%d %H:%M} {last.message} ({last.actor}{why})")
     return "\n\n".join(lines)

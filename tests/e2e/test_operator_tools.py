@@ -7,6 +7,7 @@ never show up in the counts.
 
 import asyncio
 import json
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,7 +22,10 @@ from ordertrack.domain.messages import CancelRequest, CorrectionRequest, Fulfill
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
+from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
+from starter.devserver import temporal_cli
+from tests.conftest import eventually
 from tests.e2e.stack import Stack
 from tests.factories import order_data
 from tests.workflows.harness import Harness, order_worker
@@ -304,3 +308,22 @@ async def test_a_cli_request_run_again_with_its_request_id_is_applied_once(
     assert unkeyed.returncode == 4 and "already" in unkeyed.stderr
     view = await orders.get_order(harness.client, order_id)
     assert [entry.reason for entry in view.timeline].count("warehouse phoned") == 1
+
+
+async def test_the_stock_temporal_cli_signals_a_correction(harness: Harness, stack: Stack) -> None:
+    """What ops reach for: `temporal workflow signal`, as in the README."""
+    order_id = await Shop(harness).order()
+    payload = {"status": "picking", "reason": "warehouse phoned", "operator": "rita"}
+    command = [
+        temporal_cli(), "workflow", "signal", "--address", stack.temporal_address,
+        "--workflow-id", f"order-{order_id}", "--name", "correct_status", "--input", json.dumps(payload),
+    ]  # fmt: skip
+    sent = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+
+    async def picking() -> OrderView | None:
+        view = await orders.get_order(harness.client, order_id)
+        return view if view.status == OrderStatus.PICKING else None
+
+    view = await eventually(picking, "the signalled correction")
+    assert (view.timeline[-1].actor, view.timeline[-1].reason) == ("rita", "warehouse phoned")

@@ -516,3 +516,18 @@ def test_a_refused_message_is_recorded_for_ops_without_changing_the_status():
     outcome = machine.on_message_refused(state, "shipped email refused: 550 no such user", NOW)
     assert outcome.state.status == OrderStatus.SHIPPED
     assert outcome.entries[-1].kind == EntryKind.MESSAGE and not outcome.notices
+
+
+def test_a_refused_signal_is_recorded_for_ops_and_changes_nothing_else():
+    state = state_in(OrderStatus.SHIPPED)
+    refusal = "signal cancel refused: the order is shipped; ... Allowed now: correct_status."
+    outcome = machine.on_refused_signal(state, refusal, "rita", "customer asked", NOW)
+    (entry,) = outcome.entries
+    assert (entry.kind, entry.message, entry.actor, entry.reason) == (
+        EntryKind.REFUSED,
+        refusal,
+        "rita",
+        "customer asked",
+    )
+    assert entry.seq == state.version + 1 and entry.status == OrderStatus.SHIPPED
+    assert outcome.state.status == OrderStatus.SHIPPED and outcome.notices == () and outcome.withdrawn == ()
