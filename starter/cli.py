@@ -34,11 +34,12 @@ from ordertrack.domain.messages import (
 )
 from ordertrack.domain.models import Address, Order
 from ordertrack.domain.notices import SMS_KINDS, MessageKind
-from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
+from ordertrack.domain.statuses import FINAL, FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.logs import configure_logging
 from ordertrack.settings import get_settings
 from ordertrack.store import NotificationRow, Store, create_engine
+from ordertrack.store.repository import OrderFilter
 from ordertrack.tracking_link import tracking_url
 from starter import bulk
 from starter.client import order_stats, parse_since
@@ -282,6 +283,11 @@ def _orders_query(
         fail(str(err), 2)
 
 
+class ListSource(StrEnum):
+    TEMPORAL = "temporal"
+    DB = "db"
+
+
 @order_app.command("list")
 @run
 async def order_list(
@@ -290,12 +296,27 @@ async def order_list(
     carrier: Annotated[str | None, typer.Option(help="Only orders with this carrier.")] = None,
     since: SinceOption = None,
     prefix: PrefixOption = None,
+    email: Annotated[
+        str | None, typer.Option(help="Only this customer's orders (any case; --source db).")
+    ] = None,
+    source: Annotated[
+        ListSource,
+        typer.Option(help="temporal: visibility, as the Temporal UI sees it; db: the read model."),
+    ] = ListSource.TEMPORAL,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
-    """Orders through Temporal visibility (the contract's search attributes), newest first."""
-    query = _orders_query(status, delayed, carrier, since, prefix)
-    found = await orders.list_orders(await _client(), query, limit)
+    """Orders newest first, through Temporal visibility (the contract's search attributes) or the
+    read model (`--source db`, the same search as `GET /api/orders`)."""
+    if source is ListSource.DB:
+        if prefix:
+            fail("--prefix needs --source temporal (the read model is searched by exact fields)", 2)
+        found = await _list_from_read_model(status, delayed, carrier, since, email, limit)
+    elif email:
+        fail("--email needs --source db: customers' emails are not in Temporal's search attributes", 2)
+    else:
+        query = _orders_query(status, delayed, carrier, since, prefix)
+        found = await orders.list_orders(await _client(), query, limit)
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(row) for row in found], default=str, indent=2))
     for row in [] if as_json else found:
@@ -304,6 +325,41 @@ async def order_list(
             f"{row.carrier or '-':<10} {row.tracking_number or '-'}"
         )
     typer.echo(f"{len(found)} order(s)", err=True)
+
+
+async def _list_from_read_model(
+    status: OrderStatus | None,
+    delayed: bool,
+    carrier: str | None,
+    since: str | None,
+    email: str | None,
+    limit: int,
+) -> list[orders.OrderSummary]:
+    where = OrderFilter(
+        statuses=(status,) if status else (),
+        delayed=True if delayed else None,
+        carrier=carrier,
+        created_since=parse_since(since) if since else None,
+        email=email,
+    )
+    store = Store.from_url(get_settings().database_url)
+    try:
+        found = await store.list_orders(where, limit)
+    finally:
+        await store.close()
+    return [
+        orders.OrderSummary(
+            order_id=row.order_id,
+            workflow_id=row.workflow_id,
+            status=row.status.value,
+            delayed=row.delayed,
+            carrier=row.carrier,
+            tracking_number=row.tracking_number,
+            expected_delivery_at=row.estimated_delivery,
+            running=row.status not in FINAL,
+        )
+        for row in found
+    ]
 
 
 @order_app.command("correct-bulk")

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Select, exists, select, update
+from sqlalchemy import ColumnElement, Select, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +28,45 @@ from ordertrack.store.tables import mail_recipients, notifications, orders, time
 NotificationStatus = Literal["sending", "delivering", "sent", "unconfirmed", "failed", "suppressed"]
 # Only these are claimed (moved to `sending`) again; the others are returned as they are.
 _CLAIMABLE = ("sending", "failed")
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders to list; every given field must match (statuses: any of them)."""
+
+    statuses: tuple[OrderStatus, ...] = ()
+    delayed: bool | None = None
+    carrier: str | None = None
+    created_since: datetime | None = None
+    created_until: datetime | None = None  # exclusive
+    tracking_number: str | None = None
+    email: str | None = None  # the customer's, compared without case (indexed on lower())
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.statuses:
+            found.append(orders.c.status.in_([status.value for status in self.statuses]))
+        if self.delayed is not None:
+            found.append(orders.c.delayed.is_(self.delayed))
+        if self.carrier is not None:
+            found.append(orders.c.carrier == self.carrier)
+        if self.created_since is not None:
+            found.append(orders.c.created_at >= self.created_since)
+        if self.created_until is not None:
+            found.append(orders.c.created_at < self.created_until)
+        if self.tracking_number is not None:
+            found.append(orders.c.tracking_number == self.tracking_number)
+        if self.email is not None:
+            found.append(func.lower(orders.c.customer_email) == self.email.lower())
+        return found
+
+
+@dataclass(frozen=True)
+class OrderCursor:
+    """Where a page of `list_orders` ended: its last order's creation time and id."""
+
+    created_at: datetime
+    order_id: str
 
 
 class NotFoundError(LookupError):
@@ -300,11 +339,19 @@ class Store:
         rows = await self._fetch(query.order_by(timeline_events.c.seq))
         return [TimelineEntry.model_validate(row) for row in rows]
 
-    async def list_orders(self, status: str | None = None, limit: int = 100) -> list[StoredOrder]:
-        """Newest first, optionally only those in `status`."""
-        query = select(*_ORDER_COLUMNS)
-        if status is not None:
-            query = query.where(orders.c.status == status)
+    async def list_orders(
+        self, where: OrderFilter | None = None, limit: int = 100, after: OrderCursor | None = None
+    ) -> list[StoredOrder]:
+        """Newest first (creation time, then order id), those matching `where`, from just past `after`.
+
+        Paging by the last row's (created_at, order_id) rather than an offset keeps pages stable while
+        orders are added: a new order sorts before every cursor already handed out."""
+        query = select(*_ORDER_COLUMNS).where(*(where or OrderFilter()).conditions())
+        if after is not None:
+            query = query.where(
+                (orders.c.created_at < after.created_at)
+                | ((orders.c.created_at == after.created_at) & (orders.c.order_id < after.order_id))
+            )
         query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc()).limit(limit)
         return [StoredOrder.model_validate(row) for row in await self._fetch(query)]
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    func,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
@@ -104,6 +105,8 @@ orders = Table(
     Index("ix_orders_created_at", "created_at"),
     Index("ix_orders_status_created_at", "status", "created_at"),
 )
+# Support tools look an order up by the customer's email, whatever its case.
+Index("ix_orders_customer_email_lower", func.lower(orders.c.customer_email))
 
 timeline_events = Table(
     "timeline_events",

@@ -7,10 +7,14 @@ and errors have one structured shape (`ordertrack.web.errors`).
 """
 
 import asyncio
+import base64
+import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import AwareDatetime
 from temporalio.client import Client
 
 from ordertrack import orders
@@ -21,21 +25,25 @@ from ordertrack.domain.messages import (
     FulfillmentUpdate,
 )
 from ordertrack.domain.models import Order
+from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.settings import Settings
+from ordertrack.store.repository import OrderCursor, OrderFilter, StoredOrder
 from ordertrack.tracking_link import tracking_url
 from ordertrack.web import errors
 from ordertrack.web.auth import OperatorCaller, ShopCaller
 from ordertrack.web.deps import Resources, resources
-from ordertrack.web.errors import ApiError
+from ordertrack.web.errors import ApiError, FieldError
 from ordertrack.web.schemas import (
     SAMPLE_ORDER,
     Cancellation,
     IdempotencyKey,
     ItemOut,
+    ListedOrderOut,
     NotificationLog,
     OrderIdPath,
     OrderOut,
+    OrderPage,
     OrderStatusOut,
     ShippingAddressChange,
     StartedOrderOut,
@@ -85,11 +93,7 @@ def _order_not_found(order_id: str) -> ApiError:
 
 
 def _status_out(view: OrderView, res: Resources) -> OrderStatusOut:
-    carrier_url = (
-        res.carriers.carrier_url(view.carrier, view.tracking_number)
-        if view.carrier and view.tracking_number
-        else None
-    )
+    carrier_url = _carrier_link(res, view.carrier, view.tracking_number)
     return OrderStatusOut(
         order_id=view.order_id,
         status=view.status,
@@ -104,6 +108,33 @@ def _status_out(view: OrderView, res: Resources) -> OrderStatusOut:
         version=view.version,
         timeline=list(view.timeline),
     )
+
+
+def _carrier_link(res: Resources, carrier: str | None, tracking_number: str | None) -> str | None:
+    return res.carriers.carrier_url(carrier, tracking_number) if carrier and tracking_number else None
+
+
+def _listed_out(stored: StoredOrder, res: Resources) -> ListedOrderOut:
+    return ListedOrderOut(
+        **stored.model_dump(include=set(ListedOrderOut.model_fields)),
+        carrier_tracking_url=_carrier_link(res, stored.carrier, stored.tracking_number),
+        tracking_url=tracking_url(res.settings.public_url, stored.tracking_token),
+    )
+
+
+def _encode_cursor(cursor: OrderCursor) -> str:
+    raw = json.dumps([cursor.created_at.isoformat(), cursor.order_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(text: str) -> OrderCursor:
+    try:
+        created_at, order_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return OrderCursor(datetime.fromisoformat(created_at), str(order_id))
+    except (ValueError, TypeError):
+        raise errors.invalid_request(
+            [FieldError(field="cursor", message="not a cursor this API gave out", type="value_error")]
+        ) from None
 
 
 # -- routes -----------------------------------------------------------------------------------
@@ -163,11 +194,7 @@ async def get_order(request: Request, caller: ShopCaller, order_id: OrderIdPath)
     stored, timeline = await res.store.get_order_with_timeline(order_id)
     if stored is None:
         raise _order_not_found(order_id)
-    carrier_url = (
-        res.carriers.carrier_url(stored.carrier, stored.tracking_number)
-        if stored.carrier and stored.tracking_number
-        else None
-    )
+    carrier_url = _carrier_link(res, stored.carrier, stored.tracking_number)
     return OrderOut(
         order_id=stored.order_id,
         status=stored.status,
@@ -204,6 +231,64 @@ async def list_notifications(request: Request, caller: ShopCaller, order_id: Ord
     if not log_rows and await store.get_order(order_id) is None:
         raise _order_not_found(order_id)
     return NotificationLog(order_id=order_id, notifications=log_rows)
+
+
+LIST_FILTERS = frozenset(
+    {"status", "delayed", "carrier", "created_since", "created_until", "tracking_number", "email"}
+)
+MAX_PAGE = 200
+
+
+@router.get(
+    "/orders",
+    responses=errors.responses(401, 403, 422),
+    summary="List and search orders (from the read model)",
+)
+async def list_orders(
+    request: Request,
+    caller: ShopCaller,
+    status: Annotated[list[OrderStatus], Query(description="One or more statuses (repeat it).")] = [],  # noqa: B006
+    delayed: bool | None = None,
+    carrier: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    created_since: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset.")] = None,
+    created_until: Annotated[AwareDatetime | None, Query(description="Exclusive.")] = None,
+    tracking_number: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    email: Annotated[str | None, Query(min_length=3, max_length=254, description="Exact, any case.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=400, description="`next_cursor` of the page before.")
+    ] = None,
+) -> OrderPage:
+    """Orders newest first, matching every filter given (statuses: any of them). Pages follow
+    `next_cursor`, and stay stable while new orders arrive (they sort before every cursor). The
+    email is compared without case; it is read from the read model only, never from a search
+    attribute, and this service logs no query strings."""
+    unknown = sorted(set(request.query_params) - LIST_FILTERS - {"limit", "cursor"})
+    if unknown:  # a misspelt filter must not quietly list every order
+        known = ", ".join(sorted(LIST_FILTERS))
+        raise errors.invalid_request(
+            [
+                FieldError(field=name, message=f"unknown filter; known: {known}", type="extra_forbidden")
+                for name in unknown
+            ]
+        )
+    where = OrderFilter(
+        statuses=tuple(status),
+        delayed=delayed,
+        carrier=carrier,
+        created_since=created_since,
+        created_until=created_until,
+        tracking_number=tracking_number,
+        email=email,
+    )
+    res = resources(request)
+    found = await res.store.list_orders(where, limit + 1, _decode_cursor(cursor) if cursor else None)
+    page, more = found[:limit], len(found) > limit
+    last = page[-1] if page else None
+    return OrderPage(
+        orders=[_listed_out(stored, res) for stored in page],
+        next_cursor=_encode_cursor(OrderCursor(last.created_at, last.order_id)) if more and last else None,
+    )
 
 
 @router.post(

@@ -106,8 +106,8 @@ class StartedOrderOut(BaseModel):
     tracking_url: str
 
 
-class OrderStatusOut(BaseModel):
-    """The order's view: what an update answers, and the core of `GET /api/orders/{order_id}`."""
+class OrderSummaryOut(BaseModel):
+    """One order in a list: where it is, without its timeline."""
 
     order_id: str
     status: OrderStatus
@@ -120,7 +120,24 @@ class OrderStatusOut(BaseModel):
     estimated_delivery: AwareDatetime | None = None
     tracking_url: str
     version: int
+
+
+class OrderStatusOut(OrderSummaryOut):
+    """The order's view: what an update answers, and the core of `GET /api/orders/{order_id}`."""
+
     timeline: list[TimelineEntry]
+
+
+class ListedOrderOut(OrderSummaryOut):
+    placed_at: AwareDatetime
+    created_at: AwareDatetime  # when ordertrack first saw it; the list's order
+
+
+class OrderPage(BaseModel):
+    """A page of `GET /api/orders`, newest first; `next_cursor` fetches the next (null: no more)."""
+
+    orders: list[ListedOrderOut]
+    next_cursor: str | None
 
 
 class ItemOut(BaseModel):

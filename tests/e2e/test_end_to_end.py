@@ -110,6 +110,8 @@ async def test_one_order_from_the_cli_to_completed(stack: Stack, dev_env: Workfl
     assert shown["status"] == "completed" and shown["tracking_number"] == tracking_number
     listed = await stack.cli_ok("order", "list", "--status", "completed", "--carrier", "simulated")
     assert order_id in listed
+    from_db = await stack.cli_ok("order", "list", "--source", "db", "--email", email.upper(), "--json")
+    assert [row["order_id"] for row in json.loads(from_db)] == [order_id]
 
     assert stack.terminate_worker() == 0
     assert "shutting down" in stack.log("worker")

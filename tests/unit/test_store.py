@@ -22,7 +22,7 @@ from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import order_view
 from ordertrack.store import NotFoundError, NotificationKey, Store, create_engine, migrate
-from ordertrack.store.repository import NotificationStateError
+from ordertrack.store.repository import NotificationStateError, OrderCursor, OrderFilter
 from ordertrack.store.tables import mail_recipients, metadata, notifications, orders
 from tests.factories import order_data
 
@@ -306,9 +306,55 @@ async def test_list_orders_filters_by_status_newest_first(store: Store) -> None:
     await store.save_order(make_order("1002", paid=False))
     await store.save_order(make_order("1003"))
     assert [o.order_id for o in await store.list_orders()] == ["1003", "1002", "1001"]
-    assert [o.order_id for o in await store.list_orders(status="confirmed")] == ["1003", "1001"]
-    assert [o.order_id for o in await store.list_orders(status="received")] == ["1002"]
+    confirmed = OrderFilter(statuses=(OrderStatus.CONFIRMED,))
+    assert [o.order_id for o in await store.list_orders(confirmed)] == ["1003", "1001"]
+    received = OrderFilter(statuses=(OrderStatus.RECEIVED,))
+    assert [o.order_id for o in await store.list_orders(received)] == ["1002"]
+    either = OrderFilter(statuses=(OrderStatus.RECEIVED, OrderStatus.CONFIRMED))
+    assert [o.order_id for o in await store.list_orders(either)] == ["1003", "1002", "1001"]
     assert [o.order_id for o in await store.list_orders(limit=1)] == ["1003"]
+
+
+async def test_list_orders_filters_by_each_field(store: Store) -> None:
+    record, state = start("1001")
+    await store.save_order(record)
+    label = FulfillmentUpdate(
+        event=FulfillmentEvent.SHIPPED, carrier="simulated", tracking_number="SIM-ONTIME-1001"
+    )
+    shipped = on_fulfillment(state, label, NOW).state.model_copy(update={"delayed": True})
+    await store.record_change(change(record, state, shipped))
+    other = make_order("1002")
+    await store.save_order(other.model_copy(update={"order": other.order.model_copy(update={
+        "customer": other.order.customer.model_copy(update={"email": "Bea@Example.com"})
+    })}))  # fmt: skip
+
+    async def ids(**where: object) -> list[str]:
+        return [o.order_id for o in await store.list_orders(OrderFilter(**where))]  # type: ignore[arg-type]
+
+    assert await ids(delayed=True) == ["1001"] and await ids(delayed=False) == ["1002"]
+    assert await ids(carrier="simulated") == ["1001"]
+    assert await ids(tracking_number="SIM-ONTIME-1001") == ["1001"] and await ids(tracking_number="x") == []
+    assert await ids(email="bea@example.COM") == ["1002"]  # any case
+    assert await ids(email="bea@example") == []  # exact, not a prefix
+    first = await store.get_order("1001")
+    assert first is not None
+    assert await ids(created_since=first.created_at) == ["1002", "1001"]
+    assert await ids(created_until=first.created_at) == []
+    assert await ids(statuses=(OrderStatus.SHIPPED,), email=record.order.customer.email) == ["1001"]
+
+
+async def test_paging_by_cursor_is_stable_while_orders_are_added(store: Store) -> None:
+    for n in range(1, 6):
+        await store.save_order(make_order(f"100{n}"))
+    first = await store.list_orders(limit=2)
+    assert [o.order_id for o in first] == ["1005", "1004"]
+    await store.save_order(make_order("1006"))  # newer than every cursor handed out
+    last = first[-1]
+    second = await store.list_orders(limit=2, after=OrderCursor(last.created_at, last.order_id))
+    assert [o.order_id for o in second] == ["1003", "1002"]
+    last = second[-1]
+    third = await store.list_orders(limit=2, after=OrderCursor(last.created_at, last.order_id))
+    assert [o.order_id for o in third] == ["1001"]
 
 
 # -- notifications ----------------------------------------------------------------------------

@@ -547,3 +547,63 @@ async def test_openapi_documents_the_api(app_only: Api) -> None:
         headers = [p for p in paths[path][method]["parameters"] if p["in"] == "header"]
         assert [p["name"] for p in headers] == ["Idempotency-Key"], path
     assert (await app_only.http.get("/docs")).status_code == 200
+
+
+# -- listing and search --------------------------------------------------------------------------
+
+
+async def test_orders_are_listed_newest_first_with_filters_and_stable_pages(api: Api) -> None:
+    tag = new_order_id("list")
+    started = []
+    for n in range(3):
+        order_id, response = await api.start(
+            order_id=f"{tag}-{n}", customer={"name": "Ana", "email": f"{tag}-{n}@Example.com", "locale": "en"}
+        )
+        assert response.status_code == 201, response.text
+        await api.read(order_id, until="confirmed")
+        started.append(order_id)
+    await ship(api, started[1])
+    await api.read(started[1], until="shipped")
+
+    async def listed(**params: Any) -> dict[str, Any]:
+        response = await api.http.get("/api/orders", params=params, headers=api.shop)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    assert [row["order_id"] for row in (await listed())["orders"]] == started[::-1]  # this test's database
+    by_email = await listed(email=f"{tag}-2@example.COM")
+    assert [row["order_id"] for row in by_email["orders"]] == [started[2]]
+    by_number = await listed(tracking_number=f"SIM-ONTIME-{started[1]}")
+    assert [row["order_id"] for row in by_number["orders"]] == [started[1]]
+    both = await listed(status=["shipped", "in_transit"], carrier="simulated", email=f"{tag}-1@example.com")
+    assert [row["order_id"] for row in both["orders"]] == [started[1]]
+    row = both["orders"][0]
+    assert row["tracking_url"].startswith(f"{PUBLIC_URL}/t/") and "timeline" not in row
+
+    # Page by page, one order a page; an order started after the first page shifts nothing.
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await listed(limit=1, **({"cursor": cursor} if cursor else {}))
+        seen += [row["order_id"] for row in page["orders"]]
+        if len(seen) == 1:
+            late, _ = await api.start(order_id=f"{tag}-late")
+            await api.read(late)
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == started[::-1]  # each once, in order; the late one sorts before the first page
+
+
+async def test_listing_refuses_bad_filters_and_needs_a_key(app_only: Api) -> None:
+    async def refused(**params: Any) -> set[str]:
+        response = await app_only.http.get("/api/orders", params=params, headers=app_only.shop)
+        assert response.status_code == 422, response.text
+        return set(fields_of(response))
+
+    assert "status" in str(await refused(status="shipping"))
+    assert "limit" in str(await refused(limit=0)) and "limit" in str(await refused(limit=201))
+    assert "created_since" in str(await refused(created_since="2026-11-01T00:00:00"))  # no offset
+    assert await refused(cursor="not-a-cursor") == {"cursor"}
+    assert await refused(stauts="shipped") == {"stauts"}  # a misspelt filter lists nothing
+    assert (await app_only.http.get("/api/orders")).status_code == 401
