@@ -201,6 +201,22 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres:
     return await postgres.create()
 
 
+async def until_listening(url: str, task: asyncio.Task[None], path: str = "/") -> None:
+    """Wait until the server `task` runs answers at `url` (any status); raise its error if it failed."""
+    async with httpx.AsyncClient(base_url=url) as client:
+
+        async def answers() -> bool:
+            if task.done():
+                task.result()  # it failed to start: say why
+            try:
+                await client.get(path)
+            except httpx.TransportError:
+                return False
+            return True
+
+        await eventually(answers, f"{url} answering")
+
+
 @asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
     """Serve an ASGI app (a fake carrier, a receiver) on a free loopback port for the block;
@@ -209,17 +225,7 @@ async def serving(app: Any) -> AsyncIterator[str]:
     stop = asyncio.Event()
     task = asyncio.create_task(serve_app(app, "127.0.0.1", port, stop=stop))
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url) as client:
-        for _ in range(200):
-            if task.done():
-                task.result()  # it failed to start: say why
-            try:
-                await client.get("/")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.025)
-        else:
-            raise RuntimeError(f"{url} did not start")
+    await until_listening(url, task)
     try:
         yield url
     finally:

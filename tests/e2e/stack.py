@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
 from ordertrack.sms.sink import SmsSink
-from tests.conftest import free_port
+from tests.conftest import eventually, free_port
 
 ORDERTRACK = str(Path(sys.executable).parent / "ordertrack")
 
@@ -93,16 +93,23 @@ class Stack:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     async def start_carrier(self) -> None:
-        self._spawn("carrier-sim", "carrier-sim", "--port", str(self.sim_port), "--speed", str(SIM_SPEED))
+        """Start `ordertrack carrier-sim` and wait until it answers (a loaded machine takes a while to
+        start a Python process); fail at once, with its log, if it exits instead."""
+        process = self._spawn(
+            "carrier-sim", "carrier-sim", "--port", str(self.sim_port), "--speed", str(SIM_SPEED)
+        )
         async with httpx.AsyncClient() as client:
-            for _ in range(100):
+
+            async def answers() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"carrier simulator exited:\n{self.log('carrier-sim')}")
                 try:
-                    if (await client.get(f"http://127.0.0.1:{self.sim_port}/healthz")).status_code == 200:
-                        return
+                    response = await client.get(f"http://127.0.0.1:{self.sim_port}/healthz")
                 except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"carrier simulator did not start:\n{self.log('carrier-sim')}")
+                    return False
+                return response.status_code == 200
+
+            await eventually(answers, "the carrier simulator answering", within=90)
 
     def start_worker(self) -> None:
         self._spawn("worker", "worker")

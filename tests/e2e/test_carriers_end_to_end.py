@@ -31,9 +31,8 @@ from ordertrack.carriers.simulator import FaultConfig, serve_simulator
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
-from ordertrack.serving import serve_app
 from ordertrack.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, serving, until_listening
 from tests.e2e.test_end_to_end import JOURNEY_MAILS, kind_of, mails_to
 from tests.web.conftest import Api, api_settings, running_api, statuses_of
 
@@ -115,34 +114,11 @@ class FakeEasyPost:
         return JSONResponse(tracker.body(), status_code=201)
 
 
-async def _serve(app: Any, port: int) -> tuple[asyncio.Task[None], asyncio.Event]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve_app(app, "127.0.0.1", port, stop=stop))
-    await _wait_listening(port, task)
-    return task, stop
-
-
-async def _wait_listening(port: int, task: asyncio.Task[None], path: str = "/") -> None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-        for _ in range(200):
-            if task.done():
-                task.result()
-            try:
-                await client.get(path)
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.025)
-    raise RuntimeError(f"server on port {port} did not start")
-
-
 @pytest.fixture
 async def easypost() -> AsyncIterator[tuple[FakeEasyPost, str]]:
     fake = FakeEasyPost()
-    port = free_port()
-    task, stop = await _serve(fake.app, port)
-    yield fake, f"http://127.0.0.1:{port}"
-    stop.set()
-    await task
+    async with serving(fake.app) as url:
+        yield fake, url
 
 
 def easypost_settings(tmp_path: Path, mail: MailSink, url: str, **changes: Any) -> Settings:
@@ -319,8 +295,8 @@ async def faulty_simulator(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str
     task = asyncio.create_task(
         serve_simulator("127.0.0.1", port, SIM_SPEED, FaultConfig(), stop=stop, seed=FAULT_SEED)
     )
-    await _wait_listening(port, task, "/healthz")
     url = f"http://127.0.0.1:{port}"
+    await until_listening(url, task, "/healthz")
     async with httpx.AsyncClient(base_url=url) as client:
         config = {"faults": {"rate": 0.5, "kinds": ["5xx", "429", "timeout"], "retry_after_seconds": 1}}
         response = await client.put("/_sim/config", json=config)
