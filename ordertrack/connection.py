@@ -110,9 +110,10 @@ def classify_connect_error(err: BaseException, settings: Settings) -> ConnectFai
     text = str(err)
     if status := _STATUS.search(text):
         return _status_failure(status.group(1), status.group(2), settings)
-    if certificate := re.search(r"InvalidCertificate\((\w+)", text):
+    if certificate := re.search(r"InvalidCertificate\(([\w()]+)\)", text):
+        why = re.findall(r"\w+", certificate.group(1))[-1]  # Other(OtherError(CaUsedAsEndEntity)): the last
         return ConnectFailure(
-            f"TLS: the server's certificate is not trusted ({certificate.group(1)}); check "
+            f"TLS: the server's certificate is not trusted ({why}); check "
             "ORDERTRACK_TEMPORAL_TLS_SERVER_CA and ORDERTRACK_TEMPORAL_TLS_SERVER_NAME",
             permanent=True,
         )

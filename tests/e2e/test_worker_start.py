@@ -3,8 +3,6 @@ will never accept end it with one line and exit status 2. Real processes, real s
 """
 
 import asyncio
-import datetime
-import ipaddress
 import os
 import secrets
 import signal
@@ -17,16 +15,9 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from ordertrack.names import SearchAttributes as sa
-from starter.devserver import temporal_cli
-from tests.conftest import eventually, free_port
+from tests.conftest import eventually, free_port, self_signed_certificate, start_dev_server
 
 pytestmark = pytest.mark.e2e
 
@@ -101,12 +92,7 @@ async def test_a_worker_started_before_temporal_waits_then_polls(tmp_path: Path)
         assert body["temporal"] == f"127.0.0.1:{port}"
         assert "connection refused" in body["problem"]
 
-        env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=temporal_cli(),
-            search_attributes=sa.ALL,
-            port=port,
-        )
+        env = await start_dev_server(port)
         try:
 
             async def polling() -> bool:
@@ -141,26 +127,27 @@ async def test_a_worker_stopped_while_waiting_exits_cleanly(tmp_path: Path) -> N
         assert await w.exit_status() == 0, w.log()
 
 
-async def test_an_unknown_namespace_ends_the_worker_with_one_line(
-    tmp_path: Path, dev_env: WorkflowEnvironment
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        (
+            {"temporal_namespace": "no-such-namespace"},
+            ["namespace 'no-such-namespace' does not exist", "ORDERTRACK_TEMPORAL_NAMESPACE"],
+        ),
+        ({"temporal_tls": "true"}, ["did not answer in TLS", "ORDERTRACK_TEMPORAL_TLS"]),
+    ],
+    ids=["unknown namespace", "TLS to a plain-text server"],
+)
+async def test_settings_the_server_refuses_end_the_worker_with_one_line(
+    tmp_path: Path, dev_env: WorkflowEnvironment, settings: dict[str, str], says: list[str]
 ) -> None:
     address = dev_env.client.service_client.config.target_host
-    async with worker(tmp_path, address, temporal_namespace="no-such-namespace") as w:
+    async with worker(tmp_path, address, **settings) as w:
         assert await w.exit_status() == 2
         [line] = error_lines(w.log())
-    assert line.startswith("error: Temporal at ")
-    assert "namespace 'no-such-namespace' does not exist" in line
-    assert "ORDERTRACK_TEMPORAL_NAMESPACE" in line
-
-
-async def test_tls_to_a_plain_text_server_ends_the_worker_with_one_line(
-    tmp_path: Path, dev_env: WorkflowEnvironment
-) -> None:
-    address = dev_env.client.service_client.config.target_host
-    async with worker(tmp_path, address, temporal_tls="true") as w:
-        assert await w.exit_status() == 2
-        [line] = error_lines(w.log())
-    assert "did not answer in TLS" in line and "ORDERTRACK_TEMPORAL_TLS" in line
+    assert line.startswith(f"error: Temporal at {address}: ")
+    for words in says:
+        assert words in line
 
 
 class _Refuse(grpc.GenericRpcHandler):
@@ -200,35 +187,10 @@ async def test_refused_credentials_end_the_worker_with_one_line(
     assert api_key not in line
 
 
-def self_signed_certificate() -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return (
-        certificate.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
-
-
 async def test_an_untrusted_server_certificate_ends_the_worker_with_one_line(tmp_path: Path) -> None:
     import ssl
 
-    certificate, key = self_signed_certificate()
+    certificate, key = self_signed_certificate("127.0.0.1")
     (tmp_path / "server.pem").write_bytes(certificate)
     (tmp_path / "server.key").write_bytes(key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -247,5 +209,5 @@ async def test_an_untrusted_server_certificate_ends_the_worker_with_one_line(tmp
             [line] = error_lines(w.log())
     finally:
         server.close()
-    assert "certificate is not trusted (UnknownIssuer)" in line
+    assert "certificate is not trusted (" in line
     assert "ORDERTRACK_TEMPORAL_TLS_SERVER_CA" in line

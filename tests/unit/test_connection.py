@@ -302,8 +302,10 @@ STARTING = (
     "Failed client connect: `get_system_info` call error after connection: Status { code: Unavailable, "
     'message: "service not ready", metadata: MetadataMap { headers: {} }, source: None }'
 )
-KEY_PARSE = (
-    "Failed client connect: Server connection error: tonic::transport::Error(Transport, PrivateKeyParseError)"
+KEY_PARSE = TRANSPORT + "PrivateKeyParseError)"
+UNTRUSTED = (
+    TRANSPORT + "ConnectError(Custom { kind: InvalidData, error: "
+    "InvalidCertificate(Other(OtherError(CaUsedAsEndEntity))) }))"
 )
 
 
@@ -314,6 +316,7 @@ KEY_PARSE = (
         (NO_SUCH_HOST, False, "does not resolve"),
         (STARTING, False, "Unavailable: service not ready"),
         (KEY_PARSE, True, "ORDERTRACK_TEMPORAL_TLS_CLIENT_CERT"),
+        (UNTRUSTED, True, "not trusted (CaUsedAsEndEntity)"),
     ],
 )
 def test_connect_failures_are_sorted_into_what_waiting_can_fix(text, permanent, says):

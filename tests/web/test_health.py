@@ -7,15 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.connection import ConnectionRefusedForGood
-from ordertrack.names import SearchAttributes as sa
 from ordertrack.web.app import create_app
 from ordertrack.web.server import serve
-from starter.devserver import temporal_cli
-from tests.conftest import eventually, free_port
+from tests.conftest import eventually, free_port, start_dev_server
 from tests.factories import order_data
 from tests.web.conftest import SHOP_KEY, api_settings, new_order_id
 
@@ -47,12 +44,7 @@ async def test_serve_answers_before_temporal_and_connects_once_it_is_up(tmp_path
         assert started.status_code == 503
         assert started.json()["error"]["code"] == "temporal_unavailable"
 
-        env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=temporal_cli(),
-            search_attributes=sa.ALL,
-            port=port,
-        )
+        env = await start_dev_server(port)
         try:
 
             async def healthy() -> bool:
