@@ -2,6 +2,10 @@
 
 Run it as `ordertrack worker` (production) or inside `ordertrack up` (development). Workers are
 stateless beyond Temporal and the database, so any number of them can serve the `orders` queue.
+
+Started before Temporal answers (a node reboot, a compose stack), it waits, retrying with capped
+backoff (`connect_patiently`); settings the server will never accept end it with one line and exit
+status 2. With `WORKER_HEALTH_BIND` set, `/healthz` says 503 until it polls, then 200.
 """
 
 import asyncio
@@ -19,14 +23,16 @@ from activities.notify import NotifyActivities
 from activities.store import StoreActivities
 from activities.webhooks import ShopWebhookActivities
 from ordertrack.carriers.registry import CarrierRegistry, build_registry
-from ordertrack.connection import ConnectionSettingsError, connect
+from ordertrack.connection import connect_options, connect_patiently
+from ordertrack.health import WorkerHealth, health_app
 from ordertrack.logs import configure_logging
 from ordertrack.mail.smtp import SmtpMailer
-from ordertrack.settings import Settings, get_settings
+from ordertrack.serving import listen, serve_app
+from ordertrack.settings import Settings, get_settings, split_bind
 from ordertrack.sms.provider import SmsProvider, build_sms_provider
-from ordertrack.store.migrate import migrate
+from ordertrack.startup import one_line_startup_errors, prepare_database
 from ordertrack.store.repository import Store
-from ordertrack.telemetry import TelemetrySettingsError, worker_telemetry
+from ordertrack.telemetry import worker_telemetry
 from workflows.order import OrderWorkflow
 
 log = logging.getLogger("ordertrack.worker")
@@ -87,8 +93,9 @@ def worker_options(settings: Settings) -> dict[str, Any]:
 async def order_worker(
     client: Client, settings: Settings, *, interceptors: Sequence[Interceptor] = ()
 ) -> AsyncIterator[Worker]:
-    """A ready Worker for the orders queue, with its database, mailer, carriers and webhook client open."""
-    await migrate(settings.database_url)
+    """A ready Worker for the orders queue, with its database (migrated unless `MIGRATE_ON_START`
+    is false), mailer, carriers and webhook client open."""
+    await prepare_database(settings)
     async with AsyncExitStack() as stack:
         store = Store.from_url(settings.database_url)
         stack.push_async_callback(store.close)
@@ -122,30 +129,70 @@ async def order_worker(
 async def run_worker(settings: Settings, stop: asyncio.Event, client: Client | None = None) -> None:
     """Serve the queue until `stop` is set, then finish running activities within the grace period.
 
-    Without a client, connects with the production telemetry (Prometheus runtime, tracing)."""
-    telemetry = worker_telemetry(settings) if client is None else None
+    Without a client, connects with the production telemetry (Prometheus runtime, tracing), waiting
+    for the server as long as it takes (or until `stop`)."""
+    address = (
+        connect_options(settings)["target_host"]
+        if client is None
+        else client.service_client.config.target_host
+    )
+    health = WorkerHealth(address, settings.temporal_namespace, settings.task_queue)
+    async with _health_endpoint(settings, health):
+        telemetry = worker_telemetry(settings) if client is None else None
+        try:
+            if telemetry is not None:
+                client = await connect_patiently(
+                    settings, telemetry.runtime, stop=stop, on_failure=health.failed_attempt
+                )
+            if client is None:  # stopped while waiting for Temporal
+                return
+            health.state = "starting"
+            await _serve(client, settings, stop, telemetry.interceptors if telemetry else (), health)
+        finally:
+            if telemetry:
+                telemetry.shutdown()
+
+
+@asynccontextmanager
+async def _health_endpoint(settings: Settings, health: WorkerHealth) -> AsyncIterator[None]:
+    """`/healthz` and `/livez` on `WORKER_HEALTH_BIND` for the block (unset: nothing)."""
+    bind = split_bind(settings.worker_health_bind) if settings.worker_health_bind else None
+    if bind is None:
+        yield
+        return
+    host, port = bind
+    sock = listen(host, port, what="worker health endpoint", moved_by="ORDERTRACK_WORKER_HEALTH_BIND")
+    done = asyncio.Event()
+    serving = asyncio.create_task(serve_app(health_app(health), host, port, stop=done, sock=sock))
+    log.info("worker health on http://%s:%d/healthz", host, port)
     try:
-        if telemetry is not None:
-            client = await connect(settings, telemetry.runtime)
-        assert client is not None
-        await _serve(client, settings, stop, telemetry.interceptors if telemetry else ())
+        yield
     finally:
-        if telemetry:
-            telemetry.shutdown()
+        done.set()
+        await serving
 
 
 async def _serve(
-    client: Client, settings: Settings, stop: asyncio.Event, interceptors: Sequence[Interceptor]
+    client: Client,
+    settings: Settings,
+    stop: asyncio.Event,
+    interceptors: Sequence[Interceptor],
+    health: WorkerHealth | None = None,
 ) -> None:
     async with order_worker(client, settings, interceptors=interceptors) as worker:
         target = client.service_client.config.target_host
         log.info("worker polling task queue %r on %s (%s)", settings.task_queue, target, client.namespace)
         running = asyncio.create_task(worker.run())
+        if health is not None:
+            health.worker, health.state = worker, "polling"
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if health is not None:
+            health.state = "stopping"
         if not running.done():
             log.info("shutting down: waiting up to %s for running activities", settings.worker_shutdown_grace)
             await worker.shutdown()
+        stopped.cancel()
         await running
 
 
@@ -162,12 +209,11 @@ async def _main() -> None:
 
 
 def main() -> None:
+    """`ordertrack worker`: a start-up failure a person can fix (a bad setting, a busy health port,
+    an unreachable database, settings Temporal refuses) is one line on stderr and exit status 2."""
     configure_logging()
-    try:
+    with one_line_startup_errors():
         asyncio.run(_main())
-    except (ConnectionSettingsError, TelemetrySettingsError) as err:  # a setting to fix: no traceback
-        log.error("%s", err)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
--- Runs once, on the first start of an empty PostgreSQL volume: the ordertrack read model's database.
--- Temporal's own databases (temporal, temporal_visibility) are created by temporalio/auto-setup.
+-- Runs once, on the first start of an empty PostgreSQL volume: Temporal's two databases (their
+-- schema is set up by the temporal-schema job) and the ordertrack read model's database.
+CREATE DATABASE temporal OWNER temporal;
+CREATE DATABASE temporal_visibility OWNER temporal;
 CREATE USER ordertrack WITH PASSWORD 'ordertrack';
 CREATE DATABASE ordertrack OWNER ordertrack;

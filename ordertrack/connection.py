@@ -2,20 +2,31 @@
 
 `connect(settings)` is the one way every process (worker, HTTP server, CLI) gets its client;
 `connect_options(settings)` turns the settings into the keyword arguments of `Client.connect`
-(no network). With `ORDERTRACK_TEMPORAL_PROFILE` set, a Temporal environment-config profile
-(`temporal.toml`, `TEMPORAL_CONFIG_FILE`, `TEMPORAL_*` variables; see `temporalio.envconfig`) is
-loaded first, and every `ORDERTRACK_TEMPORAL_*` setting given explicitly overrides it.
+(no network). `connect_patiently(settings)` is for long-running processes that may start before
+the server (a node reboot, a compose stack): it retries what may pass (nothing listening yet, a
+name that does not resolve yet, a server still starting) with capped backoff, logging each attempt
+once, and raises `ConnectionRefusedForGood` for what will not (TLS material the server does not
+accept, credentials it refuses, a namespace it does not have).
+
+With `ORDERTRACK_TEMPORAL_PROFILE` set, a Temporal environment-config profile (`temporal.toml`,
+`TEMPORAL_CONFIG_FILE`, `TEMPORAL_*` variables; see `temporalio.envconfig`) is loaded first, and
+every `ORDERTRACK_TEMPORAL_*` setting given explicitly overrides it.
 """
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+import logging
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.runtime import Runtime
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from ordertrack.codec import data_converter
 from ordertrack.settings import Settings
@@ -34,6 +45,11 @@ class ConnectionSettingsError(ConnectionError, ValueError):
     A ConnectionError too, so the CLI reports it in one line like an unreachable server."""
 
 
+class ConnectionRefusedForGood(ConnectionSettingsError):
+    """The server was reached but will not work with these settings however long we wait: TLS
+    material it does not accept, credentials it refuses, a namespace it does not have."""
+
+
 class ConnectOptions(TypedDict, total=False):
     target_host: str
     namespace: str
@@ -50,6 +66,142 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         data_converter=data_converter(settings),
         runtime=runtime,
     )
+
+
+log = logging.getLogger("ordertrack.connection")
+
+FIRST_RETRY_DELAY = 1.0  # seconds; doubles on each failed attempt ...
+MAX_RETRY_DELAY = 30.0  # ... up to this
+
+# gRPC status codes that say the server is there but refuses these settings for good.
+_PERMANENT_CODES = {"Unauthenticated", "PermissionDenied", "NotFound", "InvalidArgument", "Unimplemented"}
+_CODE_NAMES = {
+    RPCStatusCode.UNAUTHENTICATED: "Unauthenticated",
+    RPCStatusCode.PERMISSION_DENIED: "PermissionDenied",
+    RPCStatusCode.NOT_FOUND: "NotFound",
+    RPCStatusCode.INVALID_ARGUMENT: "InvalidArgument",
+    RPCStatusCode.UNIMPLEMENTED: "Unimplemented",
+}
+_STATUS = re.compile(r'Status \{ code: (\w+), message: "((?:[^"\\]|\\.)*)"')
+_CREDENTIALS_HINT = (
+    "check ORDERTRACK_TEMPORAL_API_KEY or the client certificate "
+    "(ORDERTRACK_TEMPORAL_TLS_CLIENT_CERT / _KEY) and the namespace's permissions"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectFailure:
+    """Why one attempt failed, in words, and whether waiting can help."""
+
+    reason: str
+    permanent: bool
+
+
+def classify_connect_error(err: BaseException, settings: Settings) -> ConnectFailure:
+    """Sort a failed `Client.connect` or namespace check into what may pass and what will not.
+
+    The SDK reports a failed connect as a RuntimeError whose text carries the transport error or the
+    gRPC status of the first call (`GetSystemInfo`); calls after it raise `RPCError`."""
+    if isinstance(err, ConnectionSettingsError):
+        return ConnectFailure(str(err), permanent=True)
+    if isinstance(err, RPCError):
+        code = _CODE_NAMES.get(err.status, err.status.name if err.status else "Unknown")
+        return _status_failure(code, err.message, settings)
+    text = str(err)
+    if status := _STATUS.search(text):
+        return _status_failure(status.group(1), status.group(2), settings)
+    if certificate := re.search(r"InvalidCertificate\(([\w()]+)\)", text):
+        why = re.findall(r"\w+", certificate.group(1))[-1]  # Other(OtherError(CaUsedAsEndEntity)): the last
+        return ConnectFailure(
+            f"TLS: the server's certificate is not trusted ({why}); check "
+            "ORDERTRACK_TEMPORAL_TLS_SERVER_CA and ORDERTRACK_TEMPORAL_TLS_SERVER_NAME",
+            permanent=True,
+        )
+    if "InvalidContentType" in text or "CorruptMessage" in text:
+        return ConnectFailure(
+            "TLS is on but the server did not answer in TLS (a plain-text server?); check the address "
+            "and ORDERTRACK_TEMPORAL_TLS (an API key turns TLS on)",
+            permanent=True,
+        )
+    if "PrivateKeyParseError" in text or ("Certificate" in text and "Parse" in text):
+        return ConnectFailure(
+            "TLS: the client certificate or key cannot be read as PEM; check "
+            "ORDERTRACK_TEMPORAL_TLS_CLIENT_CERT and ORDERTRACK_TEMPORAL_TLS_CLIENT_KEY",
+            permanent=True,
+        )
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return ConnectFailure("connection refused (nothing listens there yet)", permanent=False)
+    if "dns error" in text:
+        return ConnectFailure("the host name does not resolve (yet)", permanent=False)
+    if "timed out" in text.lower() or "Elapsed" in text:
+        return ConnectFailure("timed out", permanent=False)
+    return ConnectFailure(text.removeprefix("Failed client connect: ").strip() or type(err).__name__, False)
+
+
+def _status_failure(code: str, message: str, settings: Settings) -> ConnectFailure:
+    if code == "NotFound" and "amespace" in message:
+        return ConnectFailure(
+            f"namespace {settings.temporal_namespace!r} does not exist on the server ({message}); create "
+            f"it (temporal operator namespace create --namespace {settings.temporal_namespace}) or set "
+            "ORDERTRACK_TEMPORAL_NAMESPACE",
+            permanent=True,
+        )
+    if code in {"Unauthenticated", "PermissionDenied"}:
+        return ConnectFailure(
+            f"the server refused the credentials ({code}: {message}); {_CREDENTIALS_HINT}", True
+        )
+    return ConnectFailure(f"the server answered {code}: {message}", permanent=code in _PERMANENT_CODES)
+
+
+async def connect_patiently(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    on_failure: Callable[[ConnectFailure, int], None] | None = None,
+    first_delay: float = FIRST_RETRY_DELAY,
+    max_delay: float = MAX_RETRY_DELAY,
+) -> Client | None:
+    """Connect and check the namespace, retrying failures that may pass with capped exponential
+    backoff (1 s doubling to 30 s); each failed attempt is logged once with the address.
+
+    Returns None if `stop` is set first; raises `ConnectionRefusedForGood` for a failure that
+    waiting cannot fix, and `ConnectionSettingsError` for settings that cannot work at all."""
+    options = connect_options(settings)  # a missing file or a bad profile fails here, at once
+    address = options["target_host"]
+    delay = first_delay
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            client = await connect(settings, runtime)
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=client.namespace)
+            )
+            if attempt > 1:
+                log.info("connected to Temporal at %s (namespace %s)", address, client.namespace)
+            return client
+        except (RuntimeError, RPCError) as err:
+            failure = classify_connect_error(err, settings)
+        if on_failure is not None:
+            on_failure(failure, attempt)
+        if failure.permanent:
+            raise ConnectionRefusedForGood(f"Temporal at {address}: {failure.reason}")
+        log.warning(
+            "Temporal at %s not available (attempt %d): %s; retrying in %g s",
+            address,
+            attempt,
+            failure.reason,
+            delay,
+        )
+        if stop is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return None
+        delay = min(delay * 2, max_delay)
 
 
 def _env_name(field: str) -> str:

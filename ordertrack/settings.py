@@ -1,20 +1,46 @@
-"""Settings from the environment (prefix `ORDERTRACK_`), read once at the edges: worker, CLI, HTTP."""
+"""Settings from the environment (prefix `ORDERTRACK_`), read once at the edges: worker, CLI, HTTP.
+
+Any setting can also come from a file named like its variable in the directory named by
+`ORDERTRACK_SECRETS_DIR` (e.g. `/run/secrets/ORDERTRACK_SMTP_PASSWORD`, as Docker and Kubernetes
+mount secrets); a variable that is set wins over the file. Secrets never show: not in `repr()`,
+not in validation errors (`hide_input_in_errors`, and `API_KEYS` errors name the entry, not the
+key), not in the database URL's password.
+"""
 
 import base64
 import binascii
+import os
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ordertrack.domain.models import known_time_zone
 from ordertrack.domain.policy import Duration, TimingPolicy
 from ordertrack.names import TASK_QUEUE
 
 VAR_DIR = Path("var")
+ENV_PREFIX = "ORDERTRACK_"
+SECRETS_DIR_VARIABLE = "ORDERTRACK_SECRETS_DIR"
 ENCRYPTION_KEY_BYTES = 32  # AES-256
 NEW_KEY_COMMAND = "python -c 'import os, base64; print(base64.b64encode(os.urandom(32)).decode())'"
 
@@ -23,14 +49,36 @@ class ApiKey(BaseModel):
     """What one API key may do: `shop` starts orders and reports fulfillment; `operator` also
     corrects, cancels, changes addresses and rotates tracking links, under its own name."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     role: Literal["shop", "operator"]
     name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
+def env_name(field: str) -> str:
+    """The environment variable (and secret file name) of a settings field: `ORDERTRACK_SMTP_PORT`."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def split_bind(value: str) -> tuple[str, int] | None:
+    """`host:port` of a `*_BIND` setting as a pair (IPv6 without brackets); None if it is not one."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def hide_password(database_url: str) -> str:
+    """The database URL with its password masked, for logs and error messages."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ORDERTRACK_", extra="ignore")
+    # hide_input_in_errors: a bad value never appears in a validation error (it may be a secret).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", hide_input_in_errors=True)
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
@@ -89,6 +137,12 @@ class Settings(BaseSettings):
     activity_timeout: Duration = TimingPolicy().activity_timeout
 
     worker_shutdown_grace: Duration = timedelta(seconds=20)
+    # `host:port` where `ordertrack worker` answers GET /healthz (200 once polling, 503 before) and
+    # GET /livez; unset: no health endpoint.
+    worker_health_bind: str | None = None
+    # Whether `ordertrack worker` and `ordertrack serve` migrate the read model at start; false when
+    # a deploy step runs `ordertrack db upgrade` once (the Kubernetes Job in deploy/k8s/).
+    migrate_on_start: bool = True
 
     # Production connection, worker tuning and telemetry (see ordertrack/connection.py, telemetry.py).
     # TLS: on with the system's roots, or with a server CA, a client cert + key (mTLS), an SNI name.
@@ -119,6 +173,64 @@ class Settings(BaseSettings):
     # a bearer token it must present when set.
     codec_cors_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
     codec_auth_token: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secret files from `ORDERTRACK_SECRETS_DIR` unless a directory was given (`_secrets_dir`)."""
+        directory = os.environ.get(SECRETS_DIR_VARIABLE)
+        if directory and getattr(file_secret_settings, "secrets_dir", None) is None:
+            if not Path(directory).is_dir():
+                raise SettingsError(f"{SECRETS_DIR_VARIABLE}={directory}: no such directory")
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    def __repr_args__(self) -> Any:
+        """Like pydantic's, with the API keys (which are secrets) and the database password hidden."""
+        for name, value in super().__repr_args__():
+            if name == "api_keys":
+                yield name, {f"<key {n}>": entry for n, entry in enumerate(value.values(), start=1)}
+            elif name == "database_url":
+                yield name, hide_password(value)
+            else:
+                yield name, value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _api_keys_without_the_keys(cls, value: Any) -> Any:
+        """Each entry checked here, so an error names the entry by position and name, never its key
+        (the key is the secret, and pydantic would put it in the error's location)."""
+        if not isinstance(value, dict):
+            return value
+        checked: dict[str, ApiKey] = {}
+        for number, (key, entry) in enumerate(value.items(), start=1):
+            if not isinstance(key, str) or not key.strip():
+                raise ValueError(f"API_KEYS: entry {number} has an empty key")
+            try:
+                checked[key] = entry if isinstance(entry, ApiKey) else ApiKey.model_validate(entry)
+            except ValidationError as err:
+                name = entry.get("name") if isinstance(entry, dict) else None
+                which = f"entry {number}" + (f" (name {name!r})" if isinstance(name, str) else "")
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in err.errors()
+                )
+                raise ValueError(
+                    f'API_KEYS: {which}: {problems} (each is {{"role": "shop" | "operator", "name": "..."}})'
+                ) from None
+        return checked
+
+    @field_validator("worker_health_bind")
+    @classmethod
+    def _health_bind(cls, value: str | None) -> str | None:
+        if value is not None and split_bind(value) is None:
+            raise ValueError(f"WORKER_HEALTH_BIND must look like 0.0.0.0:8081, not {value!r}")
+        return value
 
     @field_validator("default_time_zone")
     @classmethod

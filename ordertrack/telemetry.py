@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Interceptor
 
-from ordertrack.settings import Settings
+from ordertrack.settings import Settings, split_bind
 
 log = logging.getLogger("ordertrack.telemetry")
 
@@ -33,10 +33,10 @@ class TelemetrySettingsError(ValueError):
 
 def metrics_bind_address(value: str) -> str:
     """`host:port` for the SDK's Prometheus endpoint, checked so a typo fails at start, not silently."""
-    host, sep, port = value.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    bind = split_bind(value)
+    if bind is None:
         raise TelemetrySettingsError(f"ORDERTRACK_METRICS_BIND must look like 0.0.0.0:9464, not {value!r}")
-    return f"{host}:{port}"
+    return value.strip()
 
 
 def telemetry_config(settings: Settings) -> TelemetryConfig | None:
@@ -95,7 +95,12 @@ def tracing(settings: Settings) -> tuple[list[Interceptor], list[Callable[[], ob
 def worker_telemetry(settings: Settings) -> WorkerTelemetry:
     """Build the worker's telemetry once per process (a Prometheus runtime binds its port)."""
     config = telemetry_config(settings)
-    runtime = Runtime(telemetry=config) if config else None
+    try:
+        runtime = Runtime(telemetry=config) if config else None
+    except ValueError as err:  # the SDK: "Failed starting Prometheus exporter: Address already in use"
+        raise TelemetrySettingsError(
+            f"ORDERTRACK_METRICS_BIND={settings.metrics_bind}: {err}; set it to a free port"
+        ) from None
     if config:
         log.info("Temporal SDK metrics for Prometheus on http://%s/metrics", settings.metrics_bind)
     interceptors, closers = tracing(settings)

@@ -21,6 +21,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
@@ -38,6 +39,12 @@ from ordertrack.domain.statuses import FINAL, FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.logs import configure_logging
 from ordertrack.settings import get_settings
+from ordertrack.startup import (
+    StartupError,
+    migrate_or_explain,
+    one_line_startup_errors,
+    settings_problem,
+)
 from ordertrack.store import NotificationRow, Store, create_engine
 from ordertrack.store.repository import OrderFilter
 from ordertrack.tracking_link import tracking_url
@@ -112,6 +119,10 @@ def _one_line_errors(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..
             return await main(*args, **kwargs)
         except ValidationError as err:
             fail(f"invalid {err.title}: {validation_summary(err)}", 2)
+        except StartupError as err:
+            fail(str(err), 2)
+        except SettingsError as err:
+            fail(settings_problem(err), 2)
         except orders.OrderNotFound as err:
             fail(str(err), 3)
         except (orders.RequestRefused, orders.OrderConflict) as err:
@@ -508,7 +519,8 @@ async def stats_command(
 
 @app.command("worker")
 def worker_command() -> None:
-    """The Temporal worker alone (production); stops gracefully on SIGTERM or Ctrl-C."""
+    """The Temporal worker alone (production); waits for Temporal if it is not up yet, and stops
+    gracefully on SIGTERM or Ctrl-C."""
     import worker
 
     worker.main()
@@ -519,12 +531,15 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """The HTTP server alone (production): shop API, tracking pages, health, metrics."""
+    """The HTTP server alone (production): shop API, tracking pages, health, metrics. Starts without
+    waiting for Temporal (GET /healthz says 503 until it is connected)."""
     from ordertrack.web.server import serve
 
     configure_logging()
-    typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
-    asyncio.run(serve(get_settings(), host, port))
+    with one_line_startup_errors():
+        settings = get_settings()
+        typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
+        asyncio.run(serve(settings, host, port))
 
 
 @app.command("carrier-sim")
@@ -545,7 +560,8 @@ def carrier_sim_command(
     except ValidationError as err:
         fail(f"invalid fault settings: {validation_summary(err)}", 2)
     typer.echo(f"simulated carrier on http://{host}:{port} at {speed:g}x")
-    asyncio.run(serve_simulator(host, port, speed, faults))
+    with one_line_startup_errors():
+        asyncio.run(serve_simulator(host, port, speed, faults, moved_by="--port"))
 
 
 @app.command("up")
@@ -553,20 +569,24 @@ def up_command(
     demo: Annotated[
         bool, typer.Option("--demo", help="Also feed sample orders that move through their lives.")
     ] = False,
+    port: Annotated[int, typer.Option(help="Port of the HTTP API and tracking pages.")] = 8000,
+    ui_port: Annotated[int, typer.Option(help="Port of the Temporal UI.")] = 8233,
+    sms_port: Annotated[int, typer.Option(help="Port of the local SMS sink.")] = 8020,
 ) -> None:
-    """Everything on embedded defaults: Temporal dev server, worker, SMTP sink, simulated carrier."""
-    from starter.up import run_stack
+    """Everything on embedded defaults: Temporal dev server, worker, SMTP sink, simulated carrier.
+    A port already taken is named, with the flag or setting that moves it (exit status 2)."""
+    from starter.up import UpPorts, run_stack
 
-    run_stack(get_settings(), demo=demo)
+    with one_line_startup_errors():
+        run_stack(get_settings(), demo=demo, ports=UpPorts(http=port, ui=ui_port, sms=sms_port))
 
 
 @db_app.command("upgrade")
 @run
 async def db_upgrade() -> None:
-    """Create or migrate the read-model schema (the worker also does this at start)."""
-    from ordertrack.store.migrate import migrate
-
-    await migrate(get_settings().database_url)
+    """Create or migrate the read-model schema: the deploy step when workers and servers run with
+    ORDERTRACK_MIGRATE_ON_START=false (by default they also do it at start)."""
+    await migrate_or_explain(get_settings().database_url)
     typer.echo("database is at the latest schema")
 
 

@@ -216,11 +216,14 @@ async def serve_simulator(
     *,
     stop: asyncio.Event | None = None,
     seed: int | None = None,
+    moved_by: str | None = None,
 ) -> None:
-    """Run the simulator with uvicorn in the current event loop until stopped.
+    """Run the simulator with uvicorn in the current event loop until stopped (a port that cannot
+    be had is a `StartupError` naming `moved_by`, the flag or setting that moves it).
 
     Stops gracefully when `stop` is set, when the task running it is cancelled (the
     cancellation is re-raised after shutdown), or, when run in the main thread, on SIGINT/SIGTERM
     (uvicorn's own handling, which re-raises the signal once the server is down).
     """
-    await serve_app(create_app(speed, faults, seed=seed), host, port, stop=stop)
+    app = create_app(speed, faults, seed=seed)
+    await serve_app(app, host, port, stop=stop, what="simulated carrier", moved_by=moved_by)

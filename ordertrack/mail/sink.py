@@ -72,8 +72,9 @@ class MailSink:
     def start(self) -> None:
         """Start serving; a stopped sink starts again on the same port (an outage, in tests)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._controller = Controller(self._handler, hostname=self.host, port=self.port)
-        self._controller.start()
+        controller = Controller(self._handler, hostname=self.host, port=self.port)
+        controller.start()  # a port in use raises here, leaving nothing to stop
+        self._controller = controller
         logger.info("mail sink listening on %s:%d, saving to %s", self.host, self.port, self.directory)
 
     def stop(self) -> None:

@@ -1,6 +1,8 @@
 """The FastAPI application: `create_app(settings)` wires the routers, the store and Temporal."""
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -9,6 +11,7 @@ from temporalio.client import Client
 from temporalio.runtime import MetricBuffer
 
 from ordertrack.carriers.registry import build_registry
+from ordertrack.connection import ConnectionSettingsError
 from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
@@ -16,12 +19,21 @@ from ordertrack.web import api, carrier_webhooks, codec, errors, openapi, ops, p
 from ordertrack.web.deps import Resources
 from ordertrack.web.metrics import HttpMetrics, SdkMetrics, draining
 from ordertrack.web.middleware import ApiMiddleware
+from ordertrack.web.temporal import TemporalLink
 
 
 def create_app(
-    settings: Settings, *, temporal: Client | None = None, sdk_metrics: MetricBuffer | None = None
+    settings: Settings,
+    *,
+    temporal: Client | None = None,
+    sdk_metrics: MetricBuffer | None = None,
+    on_temporal_refused: Callable[[ConnectionSettingsError], None] | None = None,
 ) -> FastAPI:
     """The app for `ordertrack serve`; `temporal` lets a process that has a client share it.
+
+    Without one, the app connects in the background once started (retrying while the server is
+    down; `/healthz` says 503 meanwhile); `on_temporal_refused` hears of settings the server will
+    never accept (bad TLS material, refused credentials, an unknown namespace).
 
     `sdk_metrics`: the `MetricBuffer` of the Temporal `Runtime` this process's worker runs on; its
     metrics are then served by `GET /metrics` beside the HTTP ones.
@@ -30,14 +42,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await migrate(settings.database_url)
+        if settings.migrate_on_start:
+            await migrate(settings.database_url)
         store = Store.from_url(settings.database_url)
         carriers = build_registry(settings)
-        app.state.resources = Resources(settings=settings, store=store, carriers=carriers, temporal=temporal)
+        link = TemporalLink(settings, temporal)
+        connecting = asyncio.create_task(link.run(on_temporal_refused), name="temporal-connect")
+        app.state.resources = Resources(settings=settings, store=store, carriers=carriers, temporal=link)
         try:
             async with draining(sdk):
                 yield
         finally:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
             await carriers.aclose()
             await store.close()
 

@@ -1,13 +1,16 @@
 """What request handlers need, opened once per process by the app's lifespan."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
-from temporalio.client import Client
 
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
+
+if TYPE_CHECKING:
+    from ordertrack.web.temporal import TemporalLink
 
 
 @dataclass
@@ -15,7 +18,7 @@ class Resources:
     settings: Settings
     store: Store
     carriers: CarrierRegistry  # for the links to each carrier's own tracking page
-    temporal: Client | None  # connected lazily: pages and reads never need it
+    temporal: "TemporalLink"  # connected in the background: pages and reads never need it
 
 
 def resources(request: Request) -> Resources:

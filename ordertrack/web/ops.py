@@ -1,4 +1,5 @@
-"""Operations: `GET /healthz` (liveness, with a database check) and `GET /metrics` (Prometheus)."""
+"""Operations: `GET /healthz` (readiness: the database and Temporal answer), `GET /livez` (the
+process answers) and `GET /metrics` (Prometheus)."""
 
 import logging
 
@@ -15,13 +16,26 @@ log = logging.getLogger("ordertrack.web.ops")
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", responses=errors.responses(503), summary="Liveness, with a database check")
+@router.get(
+    "/healthz",
+    responses=errors.responses(503),
+    summary="Readiness: the database and Temporal answer",
+    description="503 `database_unavailable` or `temporal_unavailable` (still connecting after a start "
+    "without Temporal, the server gone, or settings it refuses), with the reason in the message.",
+)
 async def healthz(request: Request) -> Health:
+    res = resources(request)
     try:
-        await resources(request).store.ping()
+        await res.store.ping()
     except Exception:
         log.exception("health check: the database did not answer")
         raise ApiError(503, "database_unavailable", "the database is not reachable") from None
+    await res.temporal.check()
+    return Health(status="ok")
+
+
+@router.get("/livez", summary="Liveness: the process answers (whatever the database and Temporal do)")
+async def livez() -> Health:
     return Health(status="ok")
 
 

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 from temporalio.runtime import PrometheusConfig
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
-from ordertrack.connection import ConnectionSettingsError, connect_options, load_profile
+from ordertrack.connection import (
+    ConnectionSettingsError,
+    classify_connect_error,
+    connect_options,
+    load_profile,
+)
 from ordertrack.settings import Settings
 from ordertrack.telemetry import (
     OTEL_EXTRA_MISSING,
@@ -281,3 +286,47 @@ def test_otel_endpoint_with_the_extra_gives_a_tracing_interceptor():
     finally:
         for close in closers:
             close()
+
+
+# What the SDK says when a connect fails (recorded from temporalio 1.35), and what waiting can fix.
+TRANSPORT = "Failed client connect: Server connection error: tonic::transport::Error(Transport, "
+REFUSED = (
+    TRANSPORT + 'ConnectError(ConnectError("tcp connect error", 127.0.0.1:7233, '
+    'Os { code: 111, kind: ConnectionRefused, message: "Connection refused" })))'
+)
+NO_SUCH_HOST = (
+    TRANSPORT + 'ConnectError(ConnectError("dns error", '
+    'Custom { kind: Uncategorized, error: "failed to lookup address information" })))'
+)
+STARTING = (
+    "Failed client connect: `get_system_info` call error after connection: Status { code: Unavailable, "
+    'message: "service not ready", metadata: MetadataMap { headers: {} }, source: None }'
+)
+KEY_PARSE = TRANSPORT + "PrivateKeyParseError)"
+UNTRUSTED = (
+    TRANSPORT + "ConnectError(Custom { kind: InvalidData, error: "
+    "InvalidCertificate(Other(OtherError(CaUsedAsEndEntity))) }))"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "permanent", "says"),
+    [
+        (REFUSED, False, "connection refused"),
+        (NO_SUCH_HOST, False, "does not resolve"),
+        (STARTING, False, "Unavailable: service not ready"),
+        (KEY_PARSE, True, "ORDERTRACK_TEMPORAL_TLS_CLIENT_CERT"),
+        (UNTRUSTED, True, "not trusted (CaUsedAsEndEntity)"),
+    ],
+)
+def test_connect_failures_are_sorted_into_what_waiting_can_fix(text, permanent, says):
+    failure = classify_connect_error(RuntimeError(text), Settings())
+    assert failure.permanent is permanent
+    assert says in failure.reason
+
+
+def test_a_missing_namespace_is_permanent_and_names_the_setting():
+    err = RPCError("Namespace orders is not found.", RPCStatusCode.NOT_FOUND, b"")
+    failure = classify_connect_error(err, Settings(temporal_namespace="orders"))
+    assert failure.permanent
+    assert "ORDERTRACK_TEMPORAL_NAMESPACE" in failure.reason
