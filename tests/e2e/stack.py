@@ -54,6 +54,7 @@ class Stack:
     workdir: Path
     task_queue: str
     sms: SmsSink | None = None
+    speed: float = SIM_SPEED  # simulated seconds per real second
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -96,7 +97,7 @@ class Stack:
         """Start `ordertrack carrier-sim` and wait until it answers (a loaded machine takes a while to
         start a Python process); fail at once, with its log, if it exits instead."""
         process = self._spawn(
-            "carrier-sim", "carrier-sim", "--port", str(self.sim_port), "--speed", str(SIM_SPEED)
+            "carrier-sim", "carrier-sim", "--port", str(self.sim_port), "--speed", str(self.speed)
         )
         async with httpx.AsyncClient() as client:
 
@@ -164,6 +165,7 @@ async def running_stack(
     workdir: Path,
     sink: MailSink,
     sms: SmsSink | None = None,
+    speed: float = SIM_SPEED,
 ) -> AsyncIterator[Stack]:
     """A worker and a simulated carrier on their own task queue and ports, stopped afterwards."""
     running = Stack(
@@ -174,6 +176,7 @@ async def running_stack(
         workdir=workdir,
         task_queue=f"orders-e2e-{uuid.uuid4().hex[:8]}",
         sms=sms,
+        speed=speed,
     )
     try:
         await running.start_carrier()

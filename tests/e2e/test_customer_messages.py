@@ -35,12 +35,17 @@ BRAZILIAN = {
 }
 
 
+# Every message of every journey is checked here, so each carrier state must outlast a poll delayed
+# by a busy machine: a three-day journey in 30 s (a failed attempt's 14 hours last about 6 s).
+JOURNEY_SPEED = 72 * 3600 / 30
+
+
 @pytest.fixture
 async def stack(
     dev_env: WorkflowEnvironment, database_url: str, tmp_path: Path, mail_sink: MailSink
 ) -> AsyncIterator[Stack]:
     with SmsSink(tmp_path / "sms", port=free_port()) as sms:
-        async with running_stack(dev_env, database_url, tmp_path, mail_sink, sms) as running:
+        async with running_stack(dev_env, database_url, tmp_path, mail_sink, sms, JOURNEY_SPEED) as running:
             yield running
 
 
