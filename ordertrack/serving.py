@@ -52,12 +52,14 @@ async def serve_app(
     sock: socket.socket | None = None,
     what: str = "HTTP server",
     moved_by: str | None = None,
+    forwarded_allow_ips: str | None = None,
 ) -> None:
     """Serve until `stop` is set or the task is cancelled (shutdown runs, then the cancellation
     propagates); run in the main thread without `stop`, SIGINT/SIGTERM end it (uvicorn's handling).
 
     `sock`: already bound by `listen()`; without it the port is bound here, and a port that cannot
-    be had is a `StartupError` naming `what` and `moved_by`."""
+    be had is a `StartupError` naming `what` and `moved_by`. `forwarded_allow_ips`: the proxies
+    whose X-Forwarded-For/-Proto are believed (none by default: the peer is the client)."""
     if sock is None:
         sock = listen(host, port, what=what, moved_by=moved_by)
     server = uvicorn.Server(
@@ -69,6 +71,8 @@ async def serve_app(
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=5,
+            proxy_headers=forwarded_allow_ips is not None,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
     )
 

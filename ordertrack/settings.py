@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -173,6 +174,16 @@ class Settings(BaseSettings):
     # a bearer token it must present when set.
     codec_cors_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
     codec_auth_token: SecretStr | None = None
+    # Nothing decrypts for strangers: the codec is on the public port only with a token; without one
+    # `serve` puts it on its own listener, loopback by default (empty: none).
+    codec_bind: str = "127.0.0.1:8234"
+    # `GET /metrics` of the HTTP server: on its own listener (e.g. 0.0.0.0:9465, not routed by the
+    # ingress), or on the public port behind `Authorization: Bearer <METRICS_TOKEN>`; neither: off.
+    http_metrics_bind: str | None = None
+    metrics_token: SecretStr | None = None
+    # Behind a reverse proxy: the proxies' addresses (comma list, or *) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed, so the lookup form's rate limit counts the real client.
+    forwarded_allow_ips: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -225,11 +236,12 @@ class Settings(BaseSettings):
                 ) from None
         return checked
 
-    @field_validator("worker_health_bind")
+    @field_validator("worker_health_bind", "http_metrics_bind", "codec_bind")
     @classmethod
-    def _health_bind(cls, value: str | None) -> str | None:
-        if value is not None and split_bind(value) is None:
-            raise ValueError(f"WORKER_HEALTH_BIND must look like 0.0.0.0:8081, not {value!r}")
+    def _binds(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and split_bind(value) is None:
+            name = (info.field_name or "").upper()
+            raise ValueError(f"{name} must look like 127.0.0.1:8081 (host:port), not {value!r}")
         return value
 
     @field_validator("default_time_zone")

@@ -530,6 +530,13 @@ def worker_command() -> None:
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Behind a reverse proxy: its addresses (comma list, or *) whose X-Forwarded-For is "
+            "believed, so rate limits count clients, not the proxy (ORDERTRACK_FORWARDED_ALLOW_IPS)."
+        ),
+    ] = None,
 ) -> None:
     """The HTTP server alone (production): shop API, tracking pages, health, metrics. Starts without
     waiting for Temporal (GET /healthz says 503 until it is connected)."""
@@ -538,6 +545,8 @@ def serve_command(
     configure_logging()
     with one_line_startup_errors():
         settings = get_settings()
+        if forwarded_allow_ips is not None:
+            settings = settings.model_copy(update={"forwarded_allow_ips": forwarded_allow_ips})
         typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
         asyncio.run(serve(settings, host, port))
 

@@ -38,6 +38,7 @@ log = logging.getLogger("ordertrack.up")
 
 UI_PORT = 8233
 HTTP_PORT = 8000
+DEV_METRICS_BIND = "127.0.0.1:9465"  # the HTTP server's /metrics under `up`
 TEMPORAL_LOG = VAR_DIR / "temporal.log"
 
 
@@ -141,8 +142,13 @@ async def _stack(settings: Settings, demo: bool, ports: UpPorts) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     await migrate_or_explain(settings.database_url)
-    # With encryption on, the UI decodes payloads through this process's codec server.
-    codec_endpoint = f"http://127.0.0.1:{ports.http}/codec" if settings.encryption_keys else None
+    # With encryption on, the UI decodes payloads through this process's codec server: behind its
+    # token on the HTTP port, else on its own loopback listener.
+    codec_endpoint = None
+    if settings.encryption_keys and settings.codec_auth_token is not None:
+        codec_endpoint = f"http://127.0.0.1:{ports.http}/codec"
+    elif settings.encryption_keys and settings.codec_bind:
+        codec_endpoint = f"http://{settings.codec_bind}/codec"
     server = start_dev_server(
         port=_temporal_port(settings),
         ui_port=ports.ui,
@@ -258,6 +264,8 @@ def run_stack(settings: Settings, *, demo: bool, ports: UpPorts | None = None) -
     if "codec_cors_origins" not in given:  # the dev UI's own origin may call the codec server
         origins = [f"http://localhost:{ports.ui}", f"http://127.0.0.1:{ports.ui}"]
         settings = settings.model_copy(update={"codec_cors_origins": origins})
+    if settings.http_metrics_bind is None and settings.metrics_token is None:  # metrics on loopback
+        settings = settings.model_copy(update={"http_metrics_bind": DEV_METRICS_BIND})
     if settings.sms_account_sid is None:
         settings = settings.model_copy(
             update={

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from ordertrack.settings import ApiKey
 from ordertrack.web.deps import get_settings
@@ -109,3 +110,23 @@ def require(role: Role) -> Any:
 
 ShopCaller = Annotated[Principal, require("shop")]
 OperatorCaller = Annotated[Principal, require("operator")]
+
+
+def require_bearer(request: Request, secret: SecretStr, name: str, setting: str) -> None:
+    """A shared-secret bearer token for a machine caller (the Temporal UI's codec calls, a Prometheus
+    scrape), compared in constant time; 401 `missing_<name>_token` or `invalid_<name>_token`."""
+    scheme, _, presented = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError(
+            401,
+            f"missing_{name}_token",
+            f"this needs `Authorization: Bearer <ORDERTRACK_{setting}>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not hmac.compare_digest(presented.strip().encode(), secret.get_secret_value().encode()):
+        raise ApiError(
+            401,
+            f"invalid_{name}_token",
+            f"the token is not the configured ORDERTRACK_{setting}",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )

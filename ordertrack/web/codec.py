@@ -7,9 +7,11 @@ Temporal's codec server protocol: the body in and out is the proto3 JSON of `Pay
 `--codec-endpoint`). The UI's origins (`ORDERTRACK_CODEC_CORS_ORIGINS`) may call it from the
 browser; with `ORDERTRACK_CODEC_AUTH_TOKEN` set, callers must send `Authorization: Bearer <token>`.
 Without encryption keys there is nothing to decode: 404.
-"""
 
-import hmac
+Nothing decrypts for strangers: the public port serves the codec only with a token configured;
+without one `ordertrack serve` runs it on its own listener, `ORDERTRACK_CODEC_BIND` (loopback by
+default, where a UI on the same host or an SSH tunnel reaches it).
+"""
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from google.protobuf import json_format
@@ -19,7 +21,8 @@ from temporalio.api.common.v1 import Payloads
 
 from ordertrack.codec import EncryptionCodec, PayloadDecryptionError, payload_codec
 from ordertrack.settings import Settings
-from ordertrack.web.deps import get_settings
+from ordertrack.web import errors
+from ordertrack.web.auth import require_bearer
 from ordertrack.web.errors import ApiError
 
 PREFIX = "/codec"
@@ -29,7 +32,7 @@ router = APIRouter(prefix=PREFIX, tags=["codec"])
 
 
 def _codec(request: Request) -> EncryptionCodec:
-    settings = get_settings(request)
+    settings: Settings = request.app.state.codec_settings
     codec = payload_codec(settings)
     if codec is None:
         raise ApiError(
@@ -40,24 +43,8 @@ def _codec(request: Request) -> EncryptionCodec:
 
 
 def _authorize(request: Request, settings: Settings) -> None:
-    token = settings.codec_auth_token
-    if token is None:
-        return
-    scheme, _, presented = request.headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise ApiError(
-            401,
-            "missing_codec_token",
-            "the codec server needs `Authorization: Bearer <ORDERTRACK_CODEC_AUTH_TOKEN>`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not hmac.compare_digest(presented.strip().encode(), token.get_secret_value().encode()):
-        raise ApiError(
-            401,
-            "invalid_codec_token",
-            "the codec token is not the configured one",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+    if settings.codec_auth_token is not None:
+        require_bearer(request, settings.codec_auth_token, "codec", "CODEC_AUTH_TOKEN")
 
 
 async def _payloads(request: Request) -> Payloads:
@@ -118,6 +105,35 @@ class CodecCors:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the codec routes and their CORS (install after the API, so CORS answers preflights first)."""
+    """Add the codec routes and their CORS to the public app, only when a token guards them (install
+    after the API, so CORS answers preflights first)."""
+    if settings.codec_auth_token is not None:
+        _mount(app, settings)
+
+
+def standalone_app(settings: Settings) -> FastAPI:
+    """The codec alone, for its own listener (`ORDERTRACK_CODEC_BIND`)."""
+    app = FastAPI(title="ordertrack codec", docs_url=None, redoc_url=None, openapi_url=None)
+    errors.install(app)
+    _mount(app, settings)
+    return app
+
+
+def placement(settings: Settings) -> str:
+    """Where this server decodes payloads, said once at start-up."""
+    if not settings.encryption_keys:
+        return "codec server off: no ORDERTRACK_ENCRYPTION_KEYS"
+    where = []
+    if settings.codec_auth_token is not None:
+        where.append(f"on the public port at {PREFIX}, behind ORDERTRACK_CODEC_AUTH_TOKEN")
+    if settings.codec_bind:
+        where.append(f"on http://{settings.codec_bind}{PREFIX} (ORDERTRACK_CODEC_BIND)")
+    if not where:
+        return "codec server off: no ORDERTRACK_CODEC_AUTH_TOKEN and ORDERTRACK_CODEC_BIND is empty"
+    return "codec server " + " and ".join(where)
+
+
+def _mount(app: FastAPI, settings: Settings) -> None:
+    app.state.codec_settings = settings
     app.include_router(router)
     app.add_middleware(CodecCors, origins=list(settings.codec_cors_origins))

@@ -5,8 +5,11 @@ import logging
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from ordertrack.web import errors
+from ordertrack.web.auth import require_bearer
 from ordertrack.web.deps import resources
 from ordertrack.web.errors import ApiError
 from ordertrack.web.schemas import Health
@@ -41,5 +44,28 @@ async def livez() -> Health:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    registry: CollectorRegistry = request.app.state.metrics_registry
+    """On the public port only behind METRICS_TOKEN; HTTP_METRICS_BIND serves it apart instead."""
+    settings = resources(request).settings
+    if settings.http_metrics_bind:
+        raise ApiError(404, "not_found", "metrics are served on ORDERTRACK_HTTP_METRICS_BIND")
+    if settings.metrics_token is None:
+        raise ApiError(
+            404,
+            "metrics_off",
+            "set ORDERTRACK_HTTP_METRICS_BIND or ORDERTRACK_METRICS_TOKEN to serve metrics",
+        )
+    require_bearer(request, settings.metrics_token, "metrics", "METRICS_TOKEN")
+    return _exposition(request.app.state.metrics_registry)
+
+
+def metrics_app(registry: CollectorRegistry) -> Starlette:
+    """`GET /metrics` alone, for its own listener (HTTP_METRICS_BIND): no token, as Prometheus scrapes."""
+
+    async def scrape(request: Request) -> Response:
+        return _exposition(registry)
+
+    return Starlette(routes=[Route("/metrics", scrape)])
+
+
+def _exposition(registry: CollectorRegistry) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

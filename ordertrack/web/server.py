@@ -1,15 +1,23 @@
 """`ordertrack serve`, and the HTTP part of `ordertrack up`."""
 
 import asyncio
+import logging
+import socket
+from collections.abc import Coroutine
+from typing import Any
 
+from starlette.types import ASGIApp
 from temporalio.client import Client
 from temporalio.runtime import MetricBuffer
 
 from ordertrack.connection import ConnectionSettingsError
 from ordertrack.serving import listen, serve_app
-from ordertrack.settings import Settings
+from ordertrack.settings import Settings, split_bind
 from ordertrack.startup import prepare_database
+from ordertrack.web import codec, ops
 from ordertrack.web.app import create_app
+
+log = logging.getLogger("ordertrack.web.server")
 
 
 async def serve(
@@ -29,10 +37,17 @@ async def serve(
     anything is served; Temporal may come later (the app connects in the background), but settings
     it refuses for good stop the server and are raised here (`ConnectionSettingsError`)."""
     sock = listen(host, port, what="HTTP server", moved_by=moved_by)
+    codec_sock = metrics_sock = None
     try:
+        if settings.encryption_keys and settings.codec_bind:
+            codec_sock = _listen_bind(settings.codec_bind, "codec server", "CODEC_BIND")
+        if settings.http_metrics_bind:
+            metrics_sock = _listen_bind(settings.http_metrics_bind, "metrics server", "HTTP_METRICS_BIND")
         await prepare_database(settings)
     except BaseException:
-        sock.close()
+        for bound in (sock, codec_sock, metrics_sock):
+            if bound is not None:
+                bound.close()
         raise
     stopping = stop or asyncio.Event()
     refused: list[ConnectionSettingsError] = []
@@ -42,6 +57,42 @@ async def serve(
         stopping.set()
 
     app = create_app(settings, temporal=temporal, sdk_metrics=sdk_metrics, on_temporal_refused=stop_for_good)
-    await serve_app(app, host, port, stop=stopping, sock=sock)
+    log.info("%s", codec.placement(settings))
+    log.info("%s", _metrics_placement(settings))
+    listeners = [
+        serve_app(app, host, port, stop=stopping, sock=sock, forwarded_allow_ips=settings.forwarded_allow_ips)
+    ]
+    if codec_sock:
+        listeners.append(_serve_on(codec.standalone_app(settings), codec_sock, stopping))
+    if metrics_sock:
+        listeners.append(_serve_on(ops.metrics_app(app.state.metrics_registry), metrics_sock, stopping))
+
+    async def together(listener: Coroutine[Any, Any, None]) -> None:
+        try:
+            await listener
+        finally:  # one stopped (a signal reaches only one uvicorn): stop them all
+            stopping.set()
+
+    async with asyncio.TaskGroup() as servers:
+        for listener in listeners:
+            servers.create_task(together(listener))
     if refused:
         raise refused[0]
+
+
+def _listen_bind(bind: str, what: str, setting: str) -> socket.socket:
+    host, port = split_bind(bind) or ("", 0)  # validated with the settings
+    return listen(host, port, what=what, moved_by=f"ORDERTRACK_{setting}")
+
+
+async def _serve_on(app: ASGIApp, sock: socket.socket, stop: asyncio.Event) -> None:
+    host, port = sock.getsockname()[:2]
+    await serve_app(app, host, port, stop=stop, sock=sock)
+
+
+def _metrics_placement(settings: Settings) -> str:
+    if settings.http_metrics_bind:
+        return f"metrics on http://{settings.http_metrics_bind}/metrics (ORDERTRACK_HTTP_METRICS_BIND)"
+    if settings.metrics_token is not None:
+        return "metrics at /metrics behind ORDERTRACK_METRICS_TOKEN"
+    return "metrics off: set ORDERTRACK_HTTP_METRICS_BIND or ORDERTRACK_METRICS_TOKEN"

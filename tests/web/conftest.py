@@ -31,6 +31,7 @@ OPERATOR_KEY = "operator-key-" + secrets.token_urlsafe(16)
 OPERATOR_NAME = "rita"
 PUBLIC_URL = "https://track.example"
 NO_CARRIER = "http://127.0.0.1:9"
+METRICS_TOKEN = "metrics-" + secrets.token_urlsafe(16)
 READ_TIMEOUT = 30.0  # seconds for the worker to bring the read model up to date (on a loaded machine)
 
 
@@ -54,6 +55,7 @@ def api_settings(tmp_path: Path, smtp_port: int, **changes: Any) -> Settings:
         "daytime_starts": time(0),
         "daytime_ends": time(0),
         "default_time_zone": "UTC",
+        "metrics_token": METRICS_TOKEN,  # /metrics on the app's own port, as the tests read it
         "api_keys": {
             SHOP_KEY: ApiKey(role="shop", name="acme-shop"),
             OPERATOR_KEY: ApiKey(role="operator", name=OPERATOR_NAME),
@@ -72,6 +74,7 @@ class Api:
 
     shop = {"Authorization": f"Bearer {SHOP_KEY}"}
     operator = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
     async def start(self, **changes: Any) -> tuple[str, httpx.Response]:
         order_id = changes.pop("order_id", None) or new_order_id()

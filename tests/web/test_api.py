@@ -486,7 +486,7 @@ async def test_metrics_count_requests_by_route_template_and_status(app_only: Api
     await app_only.http.get("/api/orders/nope-2", headers=app_only.shop)
     await app_only.http.get("/api/orders/nope-3")
 
-    response = await app_only.http.get("/metrics")
+    response = await app_only.http.get("/metrics", headers=app_only.scraper)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -518,7 +518,7 @@ async def test_metrics_include_the_sdks_when_the_worker_runs_in_process(
         assert started.status_code == 201
         await api.read(order_id, until="confirmed")
 
-        text = (await api.http.get("/metrics")).text
+        text = (await api.http.get("/metrics", headers=api.scraper)).text
 
     assert "ordertrack_http_requests_total" in text
     assert "temporal_request_total{" in text  # client calls

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ordertrack.web import codec
 from ordertrack.web.app import create_app
 from tests.web.conftest import api_settings
 
@@ -31,7 +32,8 @@ def plain_payloads(*texts: str) -> dict[str, Any]:
 @asynccontextmanager
 async def codec_app(tmp_path: Path, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
     settings = api_settings(tmp_path, 1025, **changes)
-    app = create_app(settings)
+    # With a token the codec is on the public app; without one only on its own listener's app.
+    app = create_app(settings) if settings.codec_auth_token is not None else codec.standalone_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http,

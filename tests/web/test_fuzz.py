@@ -26,7 +26,7 @@ from ordertrack.mail.sink import MailSink
 from ordertrack.serving import serve_app
 from ordertrack.web.app import create_app
 from tests.conftest import free_port
-from tests.web.conftest import OPERATOR_KEY, api_settings
+from tests.web.conftest import METRICS_TOKEN, OPERATOR_KEY, api_settings
 from worker import order_worker
 
 Stopper = tuple[asyncio.AbstractEventLoop, asyncio.Event]
@@ -131,7 +131,8 @@ def test_no_input_gets_a_server_error(operation: APIOperation, fuzz_server: Serv
 
 
 def test_the_fuzzer_reached_every_operation(fuzz_server: Server) -> None:
-    text = requests.get(f"{fuzz_server.base_url}/metrics", timeout=10).text
+    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = requests.get(f"{fuzz_server.base_url}/metrics", headers=scraper, timeout=10).text
     seen = [line for line in text.splitlines() if line.startswith("ordertrack_http_requests_total{")]
     assert not [line for line in seen if 'status="5' in line]
     for route in schema.raw_schema["paths"]:
