@@ -26,7 +26,7 @@ from ordertrack.connection import connect
 from ordertrack.logs import configure_logging
 from ordertrack.mail.sink import MailSink
 from ordertrack.serving import listen, port_problem
-from ordertrack.settings import VAR_DIR, ApiKey, Settings
+from ordertrack.settings import VAR_DIR, ApiKey, Settings, split_bind
 from ordertrack.sms.sink import DEFAULT_PORT as SMS_SINK_PORT
 from ordertrack.sms.sink import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM, SmsSink
 from ordertrack.startup import StartupError, describe, migrate_or_explain
@@ -131,6 +131,12 @@ def check_ports(settings: Settings, ports: UpPorts) -> None:
     ]
     if _texts_to_sink(settings, ports):
         wanted.append(("SMS sink", "127.0.0.1", ports.sms, "--sms-port"))
+    binds = [("metrics server", settings.http_metrics_bind, "ORDERTRACK_HTTP_METRICS_BIND")]
+    if settings.encryption_keys:
+        binds.append(("codec server", settings.codec_bind, "ORDERTRACK_CODEC_BIND"))
+    for what, bind, moved_by in binds:
+        if bind and (address := split_bind(bind)):
+            wanted.append((what, *address, moved_by))
     for what, host, port, moved_by in wanted:
         listen(host, port, what=what, moved_by=moved_by).close()
 

@@ -54,6 +54,7 @@ def free_up_ports() -> tuple[list[str], dict[str, str]]:
         "temporal_address": f"localhost:{free_port()}",
         "smtp_port": str(free_port()),
         "simulated_carrier_url": f"http://127.0.0.1:{free_port()}",
+        "http_metrics_bind": f"127.0.0.1:{free_port()}",
     }
     return flags, settings
 
@@ -67,6 +68,7 @@ def free_up_ports() -> tuple[list[str], dict[str, str]]:
         ("Temporal dev server", "ORDERTRACK_TEMPORAL_ADDRESS"),
         ("simulated carrier", "ORDERTRACK_SIMULATED_CARRIER_URL"),
         ("SMS sink", "--sms-port"),
+        ("metrics server", "ORDERTRACK_HTTP_METRICS_BIND"),
     ],
 )
 def test_up_names_the_busy_port_and_what_moves_it(tmp_path: Path, what: str, moved_by: str) -> None:
@@ -78,6 +80,8 @@ def test_up_names_the_busy_port_and_what_moves_it(tmp_path: Path, what: str, mov
             settings["smtp_port"] = str(port)
         elif moved_by == "ORDERTRACK_TEMPORAL_ADDRESS":
             settings["temporal_address"] = f"localhost:{port}"
+        elif moved_by == "ORDERTRACK_HTTP_METRICS_BIND":
+            settings["http_metrics_bind"] = f"127.0.0.1:{port}"
         else:
             settings["simulated_carrier_url"] = f"http://127.0.0.1:{port}"
         line = the_one_line(run(tmp_path, "up", "--demo", *flags, **settings))
