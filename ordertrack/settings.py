@@ -241,7 +241,7 @@ class Settings(BaseSettings):
     def _binds(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value and split_bind(value) is None:
             name = (info.field_name or "").upper()
-            raise ValueError(f"{name} must look like 127.0.0.1:8081 (host:port), not {value!r}")
+            raise ValueError(f"{name} must look like 0.0.0.0:8081 (host:port), not {value!r}")
         return value
 
     @field_validator("default_time_zone")

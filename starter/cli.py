@@ -540,7 +540,7 @@ def serve_command(
 ) -> None:
     """The HTTP server alone (production): shop API, tracking pages, health, metrics. Starts without
     waiting for Temporal (GET /healthz says 503 until it is connected)."""
-    from ordertrack.web.server import serve
+    from ordertrack.web.server import placements, serve
 
     configure_logging()
     with one_line_startup_errors():
@@ -548,6 +548,8 @@ def serve_command(
         if forwarded_allow_ips is not None:
             settings = settings.model_copy(update={"forwarded_allow_ips": forwarded_allow_ips})
         typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
+        for placement in placements(settings):
+            typer.echo(placement)
         asyncio.run(serve(settings, host, port))
 
 

@@ -30,7 +30,7 @@ from ordertrack.settings import VAR_DIR, ApiKey, Settings, split_bind
 from ordertrack.sms.sink import DEFAULT_PORT as SMS_SINK_PORT
 from ordertrack.sms.sink import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM, SmsSink
 from ordertrack.startup import StartupError, describe, migrate_or_explain
-from ordertrack.web.server import serve
+from ordertrack.web.server import placements, serve
 from starter.devserver import start_dev_server
 from worker import run_worker
 
@@ -172,6 +172,8 @@ async def _stack(settings: Settings, demo: bool, ports: UpPorts) -> None:
         runtime = Runtime(telemetry=TelemetryConfig(metrics=sdk_metrics))
         client = await wait_for_temporal(settings, runtime, server=server)
         log.info("Temporal dev server on %s, UI at http://localhost:%d", settings.temporal_address, ports.ui)
+        for placement in placements(settings):
+            log.info("%s", placement)
         if codec_endpoint:
             log.info(
                 "payloads encrypted with key %r; the UI decodes them through %s",

@@ -1,7 +1,6 @@
 """`ordertrack serve`, and the HTTP part of `ordertrack up`."""
 
 import asyncio
-import logging
 import socket
 from collections.abc import Coroutine
 from typing import Any
@@ -16,8 +15,6 @@ from ordertrack.settings import Settings, split_bind
 from ordertrack.startup import prepare_database
 from ordertrack.web import codec, ops
 from ordertrack.web.app import create_app
-
-log = logging.getLogger("ordertrack.web.server")
 
 
 async def serve(
@@ -57,8 +54,6 @@ async def serve(
         stopping.set()
 
     app = create_app(settings, temporal=temporal, sdk_metrics=sdk_metrics, on_temporal_refused=stop_for_good)
-    log.info("%s", codec.placement(settings))
-    log.info("%s", _metrics_placement(settings))
     listeners = [
         serve_app(app, host, port, stop=stopping, sock=sock, forwarded_allow_ips=settings.forwarded_allow_ips)
     ]
@@ -88,6 +83,11 @@ def _listen_bind(bind: str, what: str, setting: str) -> socket.socket:
 async def _serve_on(app: ASGIApp, sock: socket.socket, stop: asyncio.Event) -> None:
     host, port = sock.getsockname()[:2]
     await serve_app(app, host, port, stop=stop, sock=sock)
+
+
+def placements(settings: Settings) -> list[str]:
+    """Where this server puts the codec and its metrics, for the start-up banner."""
+    return [codec.placement(settings), _metrics_placement(settings)]
 
 
 def _metrics_placement(settings: Settings) -> str:

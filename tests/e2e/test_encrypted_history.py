@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
@@ -18,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from ordertrack.codec import ENCODING, KEY_ID_METADATA, data_converter
 from ordertrack.mail.sink import MailSink
 from ordertrack.settings import Settings
+from ordertrack.web import codec
 from tests.factories import order_data
 from tests.web.conftest import api_settings, new_order_id, running_api
 
@@ -122,7 +124,10 @@ async def test_history_holds_only_ciphertext_and_the_codec_opens_it(
 
         # 4. The codec endpoint opens them all, under either key.
         body = json_format.MessageToDict(Payloads(payloads=[p for p in payloads if key_id(p)]))
-        decoded = await api.http.post("/codec/decode", json=body, headers={"X-Namespace": "default"})
+        # The codec alone, as on its own loopback listener (the public port has none without a token).
+        codec_app = codec.standalone_app(after)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=codec_app), base_url="http://c") as c:
+            decoded = await c.post("/codec/decode", json=body, headers={"X-Namespace": "default"})
         assert decoded.status_code == 200, decoded.text
         opened = [json_format.ParseDict(p, Payload()) for p in decoded.json()["payloads"]]
         assert all(key_id(p) is None for p in opened)

@@ -28,6 +28,7 @@ FILE_VALUES = {
     "shop_webhook_secret": "whsec_from_file",
     "temporal_api_key": "temporal-key-from-file",
     "codec_auth_token": "codec-token-from-file",
+    "metrics_token": "metrics-token-from-file",
     "encryption_keys": json.dumps({"2026-11": KEY}),
     "api_keys": json.dumps({"shop-key-from-file": {"role": "shop", "name": "acme"}}),
 }
