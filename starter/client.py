@@ -20,7 +20,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
@@ -43,7 +43,7 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView, static_summary
 from ordertrack.settings import Settings
 from workflows import search_attributes as sa
-from workflows.order import OrderWorkflow, workflow_id_for
+from workflows.order import OrderWorkflow, start_search_attributes, workflow_id_for
 
 
 class OrderNotFound(LookupError):
@@ -128,9 +128,7 @@ async def start_order(
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.ORDER_STATUS, OrderStatus.RECEIVED.value)]
-            ),
+            search_attributes=start_search_attributes(order),
             static_summary=static_summary(order),
             memo={ORDER_DIGEST_MEMO: order_digest(order)},
         )

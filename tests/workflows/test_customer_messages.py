@@ -104,12 +104,25 @@ async def test_an_operator_revert_withdraws_a_text_still_waiting_for_the_morning
 ):
     await skip_to(time_skipping_env, time(2, 0), SEOUL)
     order = texting_order(time_zone=SEOUL)
-    await start(harness, order)
+    handle = await start(harness, order)
     await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+
+    # The carrier's first answer is in before the operator steps in. A correction racing it has the
+    # workflow task that carries the update cancel a poll that just completed: a real server fails
+    # that task and retries it, the time-skipping server then refuses the update it carried again.
+    async def carrier_answered() -> bool:
+        return (await handle.query(OrderWorkflow.status)).status == OrderStatus.IN_TRANSIT
+
+    await eventually(carrier_answered, "the carrier's first answer")
     delivered = CorrectionRequest(
         status=OrderStatus.DELIVERED, reason="customer called: got it", operator="rita"
     )
     await orders.correct_status(harness.client, order.order_id, delivered)
+
+    async def delivered_mailed() -> bool:  # mail goes at once, after the two before it
+        return "delivered" in kinds_sent(harness, order)
+
+    await eventually(delivered_mailed, "the delivered email sent")
     back = CorrectionRequest(status=OrderStatus.IN_TRANSIT, reason="wrong customer, sorry", operator="rita")
     await orders.correct_status(harness.client, order.order_id, back)
 
