@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from activities.webhooks import ShopWebhookActivities
 from ordertrack.carriers import journeys
 from ordertrack.carriers.registry import CarrierRegistry
+from ordertrack.domain.statuses import PRE_SHIPMENT, OrderStatus
 from ordertrack.domain.tracking import TrackingSnapshot
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
@@ -30,9 +31,12 @@ from ordertrack.sms.sink import DEV_FROM, SmsSink
 from ordertrack.sms.twilio import TwilioSms
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
+from tests.conftest import eventually
 from tests.workflows.costs import AttemptCounter
 from worker import order_activities
 from workflows.order import OrderWorkflow
+
+PRE_CARRIER = PRE_SHIPMENT | {OrderStatus.SHIPPED}  # the carrier has not answered yet
 
 
 class ServerClockCarrier:
@@ -112,6 +116,20 @@ class Harness:
             assert waited < limit, f"still {description.status} after {waited}"
             await self.env.sleep(step)
             waited += step
+
+    async def carrier_answered(self, handle: WorkflowHandle[Any, OrderView]) -> None:
+        """Wait, the server's clock standing still, for the carrier's first answer to reach the order.
+
+        For a test that stops the polling (a push, a correction) right after shipping: the workflow
+        task would cancel the first poll just as it completes. A real server fails that task and
+        retries it with the answer; the time-skipping server then fails it again, or refuses the
+        update it carried ("Already accepted update"), and the order hangs.
+        """
+
+        async def answered() -> bool:
+            return (await handle.query(OrderWorkflow.status)).status not in PRE_CARRIER
+
+        await eventually(answered, "the carrier's first answer")
 
     async def terminate_leftovers(self) -> None:
         """Orders a test left running would hold the shared server's clock back for the next test."""

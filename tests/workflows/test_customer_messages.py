@@ -106,14 +106,7 @@ async def test_an_operator_revert_withdraws_a_text_still_waiting_for_the_morning
     order = texting_order(time_zone=SEOUL)
     handle = await start(harness, order)
     await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
-
-    # The carrier's first answer is in before the operator steps in. A correction racing it has the
-    # workflow task that carries the update cancel a poll that just completed: a real server fails
-    # that task and retries it, the time-skipping server then refuses the update it carried again.
-    async def carrier_answered() -> bool:
-        return (await handle.query(OrderWorkflow.status)).status == OrderStatus.IN_TRANSIT
-
-    await eventually(carrier_answered, "the carrier's first answer")
+    await harness.carrier_answered(handle)  # before the operator steps in
     delivered = CorrectionRequest(
         status=OrderStatus.DELIVERED, reason="customer called: got it", operator="rita"
     )

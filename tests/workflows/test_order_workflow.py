@@ -260,6 +260,7 @@ async def test_carrier_push_moves_the_order_without_polling(
     )
     tracking_number = f"SIM-ONTIME-{order.order_id}"
     await ship(harness, order, tracking_number)
+    await harness.carrier_answered(handle)  # once, on shipping; the push does the rest
     now = await time_skipping_env.get_current_time()
     delivered = journeys.snapshot_at(tracking_number, now - timedelta(days=3), now, speed=1.0)
     await handle.signal(OrderWorkflow.carrier_update, delivered)
