@@ -15,6 +15,7 @@ order accepts it. Calls to one adapter are bounded per worker (`carrier_max_conc
 import time
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -123,8 +124,11 @@ class _AttemptClock:
     spent since (the server's clock, not the worker's, which a time-skipping test server leaves behind)."""
 
     def __init__(self) -> None:
-        self.started = activity.info().started_time
         self._began = time.monotonic()
+
+    @cached_property
+    def started(self) -> datetime:  # read only for a cadence: a request without one needs no clock
+        return activity.info().started_time
 
     def now(self) -> datetime:
         return self.started + timedelta(seconds=time.monotonic() - self._began)
