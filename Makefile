@@ -45,6 +45,7 @@ messages: $(STAMP)
 	$(BIN)/python -m ordertrack.mail.catalogs check
 
 bench: $(STAMP)
+	$(BIN)/python bench/cost_per_order.py
 	$(BIN)/python bench/history_growth.py
 	$(BIN)/python bench/read_path.py
 	$(BIN)/python bench/read_path.py --postgres

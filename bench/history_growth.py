@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import tempfile
 import uuid
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -46,7 +46,9 @@ async def run_order(
     client: Client, settings: Settings, polls_wanted: int, journey: float
 ) -> tuple[float, int, int]:
     interval = timedelta(seconds=journey / polls_wanted)
-    policy = settings.timing_policy().model_copy(update={"carrier_poll_interval": interval})
+    # One pace for the whole journey: the adaptive bounds pinned to the interval.
+    pace = {"carrier_poll_interval": interval, "carrier_poll_min": interval, "carrier_poll_max": interval}
+    policy = settings.timing_policy().model_copy(update=pace)
     order = sample_order(f"bench-{uuid.uuid4().hex[:8]}", "Ana Souza", "en", "Porto", "PT", paid=True)
     await orders.start_order(client, order, policy, settings.task_queue)
     shipped = FulfillmentUpdate(
@@ -76,6 +78,9 @@ async def main(journey: float) -> None:
         simulated_carrier_url=f"http://127.0.0.1:{sim_port}",
         review_request_delay=timedelta(seconds=1),
         stale_tracking_after=timedelta(seconds=journey),
+        # Quiet hours off: the review request would wait for the customer's morning in real time.
+        daytime_starts=time(0, 0),
+        daytime_ends=time(0, 0),
     )
     stop = asyncio.Event()
     speed = JOURNEY_HOURS * 3600 / journey

@@ -64,6 +64,17 @@ class SearchAttributes:
     )
 
 
+# Each search attribute and the field of the order's state it mirrors (the workflow upserts them
+# as the state changes; the client sets them at start).
+SEARCH_ATTRIBUTE_FIELDS: tuple[tuple[SearchAttributeKey[Any], str], ...] = (
+    (SearchAttributes.ORDER_STATUS, "status"),
+    (SearchAttributes.ORDER_DELAYED, "delayed"),
+    (SearchAttributes.CARRIER, "carrier"),
+    (SearchAttributes.TRACKING_NUMBER, "tracking_number"),
+    (SearchAttributes.EXPECTED_DELIVERY_AT, "estimated_delivery"),
+)
+
+
 # -- activities: the only thing the workflow needs to know of them ------------------------------
 
 SAVE_ORDER = "save_order"

@@ -22,6 +22,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ordertrack.domain import machine
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -43,6 +44,7 @@ from ordertrack.names import (
     POLL_CARRIER,
     RECORD_FULFILLMENT_UPDATE,
     ROTATE_TRACKING_TOKEN_UPDATE,
+    SEARCH_ATTRIBUTE_FIELDS,
     STATUS_QUERY,
     WORKFLOW_TYPE,
     order_id_from,
@@ -96,6 +98,19 @@ class OrderSummary:
     running: bool
 
 
+def start_search_attributes(order: Order) -> TypedSearchAttributes:
+    """The search attributes a new order has from its first moment: the workflow upserts only what
+    differs from what the server holds, so its first task upserts nothing."""
+    state = machine.on_start(order, order.placed_at).state
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(key, getattr(state, field))
+            for key, field in SEARCH_ATTRIBUTE_FIELDS
+            if getattr(state, field) is not None
+        ]
+    )
+
+
 async def start_order(
     client: Client, order: Order, policy: TimingPolicy, task_queue: str, *, shop_webhooks: bool = False
 ) -> StartedOrder:
@@ -113,9 +128,7 @@ async def start_order(
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.ORDER_STATUS, OrderStatus.RECEIVED.value)]
-            ),
+            search_attributes=start_search_attributes(order),
             static_summary=static_summary(order),
             memo={ORDER_DIGEST_MEMO: order_digest(order)},
         )

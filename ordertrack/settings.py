@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     payment_timeout: Duration = TimingPolicy().payment_timeout
     ship_by: Duration = TimingPolicy().ship_by
     carrier_poll_interval: Duration = TimingPolicy().carrier_poll_interval
+    carrier_poll_min: Duration | None = TimingPolicy().carrier_poll_min
+    carrier_poll_max: Duration | None = TimingPolicy().carrier_poll_max
     stale_tracking_after: Duration = TimingPolicy().stale_tracking_after
     review_request_delay: Duration = TimingPolicy().review_request_delay
     estimate_slip: Duration = TimingPolicy().estimate_slip

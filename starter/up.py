@@ -64,6 +64,9 @@ DEV_API_KEYS = {
 DEMO_SPEED = 3600.0
 DEMO_POLICY = {
     "carrier_poll_interval": timedelta(seconds=2),
+    # One pace: the adaptive one follows the customer's real days and nights, not the demo's.
+    "carrier_poll_min": timedelta(seconds=2),
+    "carrier_poll_max": timedelta(seconds=2),
     "ship_by": timedelta(seconds=90),
     "stale_tracking_after": timedelta(seconds=40),
     "review_request_delay": timedelta(seconds=30),

@@ -10,10 +10,10 @@ import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -37,10 +37,12 @@ with workflow.unsafe.imports_passed_through():
         next_daytime,
         waits_for_daytime,
     )
+    from ordertrack.domain.polling import PUSH_SLOWDOWN, PollState, pushes_quiet_at
     from ordertrack.domain.records import (
         ChangeRecord,
         NotificationRequest,
         OrderRecord,
+        PollCadence,
         PollRequest,
         ShopEvent,
         shop_event_id,
@@ -65,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         RECORD_FULFILLMENT_UPDATE,
         ROTATE_TRACKING_TOKEN_UPDATE,
         SAVE_ORDER,
+        SEARCH_ATTRIBUTE_FIELDS,
         SEND_NOTIFICATION,
         SEND_SMS,
         SHOP_WEBHOOK_REJECTED_ERROR,
@@ -76,7 +79,6 @@ with workflow.unsafe.imports_passed_through():
         UNKNOWN_CARRIER_ERROR,
         WORKFLOW_TYPE,
     )
-    from ordertrack.names import SearchAttributes as sa
 
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # A refused address or number is final; an unreachable server or provider is retried until it is back.
@@ -97,16 +99,6 @@ WEBHOOK_RETRY = RetryPolicy(
     non_retryable_error_types=[SHOP_WEBHOOK_REJECTED_ERROR],
 )
 WEBHOOK_GIVE_UP_AFTER = timedelta(days=1)
-# Each search attribute and the state field it mirrors.
-SEARCH_ATTRIBUTE_FIELDS: list[tuple[SearchAttributeKey[Any], str]] = [
-    (sa.ORDER_STATUS, "status"),
-    (sa.ORDER_DELAYED, "delayed"),
-    (sa.CARRIER, "carrier"),
-    (sa.TRACKING_NUMBER, "tracking_number"),
-    (sa.EXPECTED_DELIVERY_AT, "estimated_delivery"),
-]
-# While a carrier pushes webhooks for an order, poll it this many times less often.
-PUSH_SLOWDOWN = 4
 # Customer messages v2 (twelve kinds, texts, quiet hours, reminders, refusals on the timeline) came
 # after orders were already running: those replay and finish on the old path, without its marker.
 MESSAGES_V2 = "customer-messages-v2"
@@ -126,6 +118,11 @@ V2_DEADLINES = frozenset({"review request without delivery", "failed attempt rem
 OPERATOR_SIGNALS = "operator-signals"
 OperatorRequest = TypeVar("OperatorRequest", bound=OperatorAction)
 SignalInput = TypeVar("SignalInput")
+# Cost per order: the carrier is polled at a pace that follows the journey, the read model is
+# written by local activities, a deadline keeps its one timer across the loop's turns, and the
+# search attributes are upserted only when one the server holds changes: fewer billable actions and
+# history events per order. It includes v2. Orders started before it replay and finish as they began.
+COST_PER_ORDER = "cost-per-order"
 # Errors after which polling this shipment again cannot help; ops see them in the timeline.
 POLL_GIVE_UP = [TRACKING_NOT_FOUND_ERROR, CARRIER_AUTH_FAILED_ERROR, UNKNOWN_CARRIER_ERROR]
 
@@ -135,7 +132,7 @@ class OrderWorkflow:
     @workflow.init
     def __init__(self, input: OrderInput) -> None:
         # Here, not in run: a signal or update delivered with the first task runs before run starts.
-        self._v2 = workflow.patched(MESSAGES_V2)
+        self._lean, self._v2 = self._paths()
         self._order = input.order
         self._policy = input.policy
         self._token = input.tracking_token
@@ -155,8 +152,20 @@ class OrderWorkflow:
         self._posting = False
         self._poll: asyncio.Task[TrackingSnapshot] | None = None
         self._poll_interval: timedelta | None = None  # the cadence the running poll was started with
+        self._poll_request: PollRequest | None = None  # what the running poll was started with
         self._last_push_at: datetime | None = None  # the carrier's last webhook push
+        self._answered_at: datetime | None = None  # the carrier's last answer: a poll result or a push
         self._poll_failed_for: tuple[str | None, str | None] | None = None
+        self._alarm: tuple[datetime, asyncio.Task[None]] | None = None  # the deadline timer running
+
+    def _paths(self) -> tuple[bool, bool]:
+        """Whether this run takes the cost-per-order path and the customer-messages-v2 one.
+
+        A new order asks for the newest patch alone, which includes v2: one patch marker, and one
+        TemporalChangeVersion upsert (the SDK adds one to each), instead of one for every path.
+        """
+        lean = workflow.patched(COST_PER_ORDER)
+        return lean, lean or workflow.patched(MESSAGES_V2)
 
     # -- run -------------------------------------------------------------------------------------
 
@@ -186,7 +195,7 @@ class OrderWorkflow:
     async def _setup(self, start: Outcome) -> None:
         """Create the read-model row, then publish the start like any other change."""
         async with self._lock:
-            await self._activity(
+            await self._write(
                 SAVE_ORDER,
                 OrderRecord(
                     order=self._order,
@@ -206,30 +215,62 @@ class OrderWorkflow:
         deadlines = [d for d in machine.DEADLINES if self._v2 or d.name not in V2_DEADLINES]
         due = [(when, d) for d in deadlines if (when := d.due(self._state, self._policy))]
         wakes = [(when, d.name) for when, d in due]
-        if (quiet_at := self._pushes_quiet_at()) and quiet_at > workflow.now():
+        if not self._lean and (quiet_at := self._pushes_quiet_at()) and quiet_at > workflow.now():
             wakes.append((quiet_at, "poll faster again"))
-        if wakes:
-            nearest, name = min(wakes)
-            timeout: float | None = (nearest - workflow.now()).total_seconds()
-            summary: str | None = f"{name} at {nearest:%Y-%m-%d %H:%M:%S} UTC"
+
+        def woken() -> bool:
+            return (
+                self._state.version != version
+                or (poll is not None and poll.done())
+                or self._last_push_at != push
+            )
+
+        if self._lean:
+            await self._wait_with_alarm(woken, min(wakes, default=None))
         else:
-            timeout = summary = None
-        if timeout is None or timeout > 0:
-            with contextlib.suppress(TimeoutError):  # a deadline passed: handled below
-                await workflow.wait_condition(
-                    lambda: (
-                        self._state.version != version
-                        or (poll is not None and poll.done())
-                        or self._last_push_at != push
-                    ),
-                    timeout=timeout,
-                    timeout_summary=summary,
-                )
+            await self._wait_with_timeout(woken, min(wakes, default=None))
         if poll is not None and poll.done() and poll is self._poll:
             await self._take_poll_result(poll)
         for when, deadline in due:
             if when <= workflow.now():
                 await self._set_status(partial(self._deadline_passed, deadline))
+
+    async def _wait_with_timeout(self, woken: Callable[[], bool], wake: tuple[datetime, str] | None) -> None:
+        """Before cost-per-order: a new timer for the nearest deadline at every turn of the loop."""
+        if wake:
+            nearest, name = wake
+            timeout: float | None = (nearest - workflow.now()).total_seconds()
+            summary: str | None = f"{name} at {nearest:%Y-%m-%d %H:%M:%S} UTC"
+        else:
+            timeout = summary = None
+        if timeout is None or timeout > 0:
+            with contextlib.suppress(TimeoutError):  # a deadline passed: handled by the caller
+                await workflow.wait_condition(woken, timeout=timeout, timeout_summary=summary)
+
+    async def _wait_with_alarm(self, woken: Callable[[], bool], wake: tuple[datetime, str] | None) -> None:
+        """Wait for `woken()` or the nearest deadline, on one timer that outlives the loop's turns.
+
+        A timer is started only when the nearest deadline changes (timers are billed when started).
+        While the carrier is polled its next answer may well bring a nearer deadline (the estimate),
+        so a timer for a deadline that moved later or went away is kept meanwhile: it fires early
+        and the loop looks again. With no poll running, it is replaced at once.
+        """
+        alarm = self._alarm
+        if alarm is not None and alarm[1].done():
+            alarm = self._alarm = None
+        if wake is not None and wake[0] <= workflow.now():
+            return  # a deadline passed: handled by the caller
+        moment = wake[0] if wake else None
+        polling = self._poll is not None and not self._poll.done()
+        if alarm is not None and alarm[0] != moment and (moment is None or moment < alarm[0] or not polling):
+            alarm[1].cancel()
+            alarm = self._alarm = None
+        if wake is not None and alarm is None:
+            nearest, name = wake
+            summary = f"{name} at {nearest:%Y-%m-%d %H:%M:%S} UTC"
+            timer = asyncio.create_task(workflow.sleep(nearest - workflow.now(), summary=summary))
+            alarm = self._alarm = nearest, timer
+        await workflow.wait_condition(lambda: woken() or (alarm is not None and alarm[1].done()))
 
     def _deadline_passed(self, deadline: machine.Deadline, state: OrderState) -> Outcome:
         return deadline.passed(state, self._policy, workflow.now())
@@ -247,7 +288,7 @@ class OrderWorkflow:
             if outcome.changed:
                 self._publish(previous, outcome)
                 address = outcome.state.shipping_address
-                await self._activity(
+                await self._write(
                     RECORD_CHANGE,
                     ChangeRecord(
                         view=self._view(timeline=False),
@@ -266,9 +307,11 @@ class OrderWorkflow:
         """
         state = outcome.state
         updates: list[SearchAttributeUpdate] = []
+        held = workflow.info().typed_search_attributes  # the start's values, then this run's upserts
         for key, field in SEARCH_ATTRIBUTE_FIELDS:
             value = getattr(state, field)
-            before = None if previous is None else getattr(previous, field)
+            # Since cost-per-order, compared with what the server holds; before, with the last state.
+            before = held.get(key) if self._lean else getattr(previous, field, None)
             if value != before:
                 updates.append(key.value_unset() if value is None else key.value_set(value))
         if updates:
@@ -419,12 +462,34 @@ class OrderWorkflow:
     # -- carrier polling -------------------------------------------------------------------------
 
     def _steer_polling(self) -> None:
-        """Poll while the parcel is with the carrier; the activity's retry policy sets the cadence."""
+        """Poll while the parcel is with the carrier; the poll's failures "no change" do the waiting."""
         state = self._state
         shipment = (state.carrier, state.tracking_number)
         if state.status not in TRACKED or shipment == self._poll_failed_for:
             self._stop_polling()
-            return
+        elif self._lean:
+            self._poll_adaptively()
+        else:
+            self._poll_at_fixed_interval()
+
+    def _poll_adaptively(self) -> None:
+        """The poll paces itself from the order's tracking state (`ordertrack.domain.polling`), so
+        it is restarted only when that state changes: a poll result, a push, a correction."""
+        cadence = PollCadence(
+            state=PollState.of(self._state, self._time_zone, self._answered_at, self._last_push_at),
+            policy=self._policy,
+        )
+        request = self._poll_request_for(cadence)
+        if self._poll is not None and not self._poll.done():
+            if request == self._poll_request:
+                return
+            self._stop_polling()
+        longest = self._policy.carrier_poll_bounds[1]
+        pace = f"every {format_duration(self._policy.carrier_poll_interval)} to {format_duration(longest)}"
+        self._start_poll(request, self._policy.carrier_poll_interval, pace)
+
+    def _poll_at_fixed_interval(self) -> None:
+        """Before cost-per-order: the retry policy's interval is the cadence, slowed while pushed."""
         interval = self._policy.carrier_poll_interval
         quiet_at = self._pushes_quiet_at()
         if quiet_at and workflow.now() < quiet_at:
@@ -434,14 +499,25 @@ class OrderWorkflow:
                 return
             self._stop_polling()  # the carrier started or stopped pushing: change the cadence
         self._poll_interval = interval
+        self._start_poll(self._poll_request_for(None), interval, f"every {format_duration(interval)}")
+
+    def _poll_request_for(self, cadence: PollCadence | None) -> PollRequest:
+        state = self._state
+        return PollRequest(
+            carrier=state.carrier or "",
+            tracking_number=state.tracking_number or "",
+            known_fingerprint=state.tracking_fingerprint,
+            order_id=self._order.order_id,
+            cadence=cadence,
+        )
+
+    def _start_poll(self, request: PollRequest, interval: timedelta, pace: str) -> None:
+        """`interval` is the retry policy's: the pace of a poll without a cadence, and of retries
+        after errors that do not say when to try again (a timeout)."""
+        self._poll_request = request
         self._poll = workflow.start_activity(
             POLL_CARRIER,
-            PollRequest(
-                carrier=state.carrier or "",
-                tracking_number=state.tracking_number or "",
-                known_fingerprint=state.tracking_fingerprint,
-                order_id=self._order.order_id,
-            ),
+            request,
             result_type=TrackingSnapshot,
             start_to_close_timeout=self._policy.activity_timeout,
             retry_policy=RetryPolicy(
@@ -450,15 +526,13 @@ class OrderWorkflow:
                 maximum_interval=interval,
                 non_retryable_error_types=POLL_GIVE_UP,
             ),
-            summary=f"poll {state.carrier} {state.tracking_number} every {format_duration(interval)}",
+            summary=f"poll {request.carrier} {request.tracking_number} {pace}",
         )
 
     def _pushes_quiet_at(self) -> datetime | None:
         """While the carrier keeps pushing, polling slows down; this long after the last push it
         speeds up again."""
-        if self._last_push_at is None:
-            return None
-        return self._last_push_at + self._policy.carrier_poll_interval * PUSH_SLOWDOWN
+        return pushes_quiet_at(self._last_push_at, self._policy)
 
     def _stop_polling(self) -> None:
         if self._poll is not None and not self._poll.done():
@@ -480,6 +554,7 @@ class OrderWorkflow:
                 lambda state: machine.on_tracking_error(state, f"Tracking stopped: {message}", workflow.now())
             )
             return
+        self._answered_at = workflow.now()
         await self._set_status(
             lambda state: machine.on_tracking(state, snapshot, self._policy, workflow.now())
         )
@@ -497,7 +572,7 @@ class OrderWorkflow:
         snapshot = await self._read_signal(CARRIER_UPDATE_SIGNAL, raw, TrackingSnapshot)
         if snapshot is None:
             return
-        self._last_push_at = workflow.now()
+        self._last_push_at = self._answered_at = workflow.now()
         await self._set_status(
             lambda state: machine.on_tracking(state, snapshot, self._policy, workflow.now())
         )
@@ -650,7 +725,9 @@ class OrderWorkflow:
     def _view(self, *, timeline: bool = True) -> OrderView:
         return order_view(self._order, self._state, self._token, timeline=timeline)
 
-    async def _activity(self, name: str, arg: object) -> None:
-        await workflow.execute_activity(
-            name, arg, start_to_close_timeout=self._policy.activity_timeout, retry_policy=STORE_RETRY
-        )
+    async def _write(self, name: str, arg: object) -> None:
+        """A read-model write (idempotent). Since cost-per-order a local activity: one marker event
+        instead of three and a workflow task of their own, and one billable action for all of them
+        in a workflow task."""
+        run = workflow.execute_local_activity if self._lean else workflow.execute_activity
+        await run(name, arg, start_to_close_timeout=self._policy.activity_timeout, retry_policy=STORE_RETRY)

@@ -6,6 +6,7 @@ starts at the carrier's first sight of the number, scaled by `speed` (simulated 
 second). Offsets below are simulated time; everything in a snapshot is real time.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -150,23 +151,29 @@ JOURNEYS: tuple[Journey, ...] = (
 )
 
 
-def journey_for(tracking_number: str) -> Journey:
-    """The journey a number's prefix selects (case-insensitive)."""
+def journey_for(tracking_number: str, journeys: Sequence[Journey] = JOURNEYS) -> Journey:
+    """The journey a number's prefix selects (case-insensitive) among `journeys`."""
     number = tracking_number.strip().upper()
-    for journey in JOURNEYS:
+    for journey in journeys:
         if number.startswith(journey.prefix):
             return journey
-    prefixes = ", ".join(journey.prefix for journey in JOURNEYS)
+    prefixes = ", ".join(journey.prefix for journey in journeys)
     raise UnknownTrackingNumber(
         f"unknown tracking number {tracking_number!r}; simulated numbers start {prefixes}"
     )
 
 
-def snapshot_at(tracking_number: str, first_seen: datetime, now: datetime, speed: float) -> TrackingSnapshot:
+def snapshot_at(
+    tracking_number: str,
+    first_seen: datetime,
+    now: datetime,
+    speed: float,
+    journeys: Sequence[Journey] = JOURNEYS,
+) -> TrackingSnapshot:
     """What the carrier knows at real time `now`, with real-time timestamps and estimate."""
     if speed <= 0:
         raise ValueError(f"speed must be positive, got {speed}")
-    journey = journey_for(tracking_number)
+    journey = journey_for(tracking_number, journeys)
     elapsed = max(now - first_seen, timedelta(0)) * speed
     reached = [step for step in journey.steps if step.after <= elapsed]
     events = [

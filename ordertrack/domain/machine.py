@@ -153,16 +153,21 @@ def allowed_corrections(state: OrderState) -> list[OrderStatus]:
     ]
 
 
+def is_whole_day(moment: datetime) -> bool:
+    """A carrier's date without a time of day comes as midnight: it means that whole day."""
+    return moment.timetz().replace(tzinfo=None) == time(0, 0)
+
+
 def estimate_deadline(estimate: datetime) -> datetime:
     """When an estimated delivery counts as missed: a date-only estimate (midnight) lasts all day."""
-    if estimate.timetz().replace(tzinfo=None) == time(0, 0):
+    if is_whole_day(estimate):
         return estimate + timedelta(days=1)
     return estimate
 
 
 def describe_moment(moment: datetime) -> str:
     """A date, or a date and time when the carrier gave one (midnight means a whole day)."""
-    if moment.timetz().replace(tzinfo=None) == time(0, 0):
+    if is_whole_day(moment):
         return f"{moment:%Y-%m-%d}"
     return f"{moment:%Y-%m-%d %H:%M %Z}".strip()
 

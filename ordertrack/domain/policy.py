@@ -30,7 +30,14 @@ class TimingPolicy(BaseModel):
 
     payment_timeout: Duration = timedelta(hours=72)
     ship_by: Duration = timedelta(hours=48)
+    # How often to ask the carrier while the customer waits at the door (out for delivery, the
+    # estimated day); the journey sets the pace before that, between the two bounds below
+    # (ordertrack/domain/polling.py). Unset, they are 8 and 32 times the interval (4h and 16h by
+    # default), so a policy scaled down for demos and tests scales them too; neither is ever
+    # shorter than the interval.
     carrier_poll_interval: Duration = timedelta(minutes=30)
+    carrier_poll_min: Duration | None = None
+    carrier_poll_max: Duration | None = None
     stale_tracking_after: Duration = timedelta(days=7)
     review_request_delay: Duration = timedelta(days=7)
     # How much later a carrier's new estimate must be to count as a delay (a day is 24h; demos
@@ -50,3 +57,10 @@ class TimingPolicy(BaseModel):
     # (a read-model write, a carrier poll, a shop webhook POST).
     message_send_timeout: Duration = timedelta(minutes=1)
     activity_timeout: Duration = timedelta(seconds=30)
+
+    @property
+    def carrier_poll_bounds(self) -> tuple[timedelta, timedelta]:
+        """The shortest and longest wait between two polls while the parcel is far from the door."""
+        interval = self.carrier_poll_interval
+        shortest = max(self.carrier_poll_min or interval * 8, interval)
+        return shortest, max(self.carrier_poll_max or interval * 32, shortest)

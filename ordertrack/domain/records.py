@@ -7,6 +7,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ordertrack.domain.models import Address, Order
 from ordertrack.domain.notices import Channel, MessageKind
+from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.polling import PollState
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.tracking import CarrierName, TrackingNumber
@@ -60,13 +62,25 @@ class NotificationRequest(_Record):
     details: dict[str, str] = {}
 
 
+class PollCadence(_Record):
+    """What paces an adaptive poll (`ordertrack.domain.polling`): the order's tracking state and policy."""
+
+    state: PollState
+    policy: TimingPolicy
+
+
 class PollRequest(_Record):
-    """Poll one shipment; the activity fails benignly while its fingerprint equals `known_fingerprint`."""
+    """Poll one shipment; the activity fails benignly while its fingerprint equals `known_fingerprint`.
+
+    With a `cadence`, each benign failure says when to try again; without one (orders started before
+    adaptive polling), the retry policy's fixed interval does.
+    """
 
     carrier: CarrierName
     tracking_number: TrackingNumber
     known_fingerprint: str | None = None
     order_id: Annotated[str, Field(max_length=64)] | None = None
+    cadence: PollCadence | None = None
 
 
 class ShopEvent(_Record):

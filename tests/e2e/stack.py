@@ -30,6 +30,9 @@ ORDERTRACK = str(Path(sys.executable).parent / "ordertrack")
 SIM_SPEED = 72 * 3600 / 12
 FAST_POLICY = {
     "ORDERTRACK_CARRIER_POLL_INTERVAL": "500ms",
+    # One pace throughout: the adaptive one follows real days and nights, not the sped-up journey's.
+    "ORDERTRACK_CARRIER_POLL_MIN": "500ms",
+    "ORDERTRACK_CARRIER_POLL_MAX": "500ms",
     "ORDERTRACK_SHIP_BY": "5m",
     "ORDERTRACK_PAYMENT_TIMEOUT": "5m",
     "ORDERTRACK_STALE_TRACKING_AFTER": "60s",

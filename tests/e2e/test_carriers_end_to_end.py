@@ -205,7 +205,16 @@ async def test_easypost_order_is_delivered_by_polling(
     fake, url = easypost
     number = "EZ" + secrets.token_hex(8).upper()
     tracker = fake.add(number)
-    settings = easypost_settings(tmp_path, mail_sink, url, carrier_poll_interval=timedelta(seconds=1))
+    settings = easypost_settings(
+        tmp_path,
+        mail_sink,
+        url,
+        carrier_poll_interval=timedelta(seconds=1),
+        # One pace: the fixtures' estimate is long past, and past its estimated day the adaptive pace
+        # waits for the morning at night.
+        carrier_poll_min=timedelta(seconds=1),
+        carrier_poll_max=timedelta(seconds=1),
+    )
     async with running_api(dev_env.client, settings, mail_sink) as api:
         order_id, email = await start_and_ship(api, "easypost", number)
 
@@ -325,6 +334,8 @@ async def test_simulated_carrier_faults_are_ridden_out_without_duplicate_mail(
         mail_sink.port,
         simulated_carrier_url=faulty_simulator,
         carrier_poll_interval=timedelta(seconds=1),
+        carrier_poll_min=timedelta(seconds=1),  # one pace, whatever the real day and hour
+        carrier_poll_max=timedelta(seconds=1),
         review_request_delay=timedelta(seconds=1),
     )
     async with running_api(dev_env.client, settings, mail_sink) as api:

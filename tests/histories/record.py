@@ -1,11 +1,12 @@
 """Record order histories for the replay test: `.venv/bin/python -m tests.histories.record [FOLDER]`.
 
 Plays representative journeys on the time-skipping server with the real activities and saves each
-workflow's history as JSON in FOLDER (default `customer_messages_v2/` beside this file). The JSON files
-directly beside this file were recorded before the `customer-messages-v2` patch and are never
-re-recorded: they stand for orders that were already running when it shipped. Re-record only on
-purpose: the point of the files is that a workflow change which cannot replay them would break orders
-already running.
+workflow's history as JSON in FOLDER (default `cost_per_order/` beside this file, the newest path).
+The JSON files directly beside this file were recorded before the `customer-messages-v2` patch, and
+those in `customer_messages_v2/` before the `cost-per-order` patch; neither is ever re-recorded: they
+stand for orders that were already running when each patch shipped. Re-record only on purpose: the
+point of the files is that a workflow change which cannot replay them would break orders already
+running.
 """
 
 import asyncio
@@ -13,7 +14,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
@@ -29,13 +30,13 @@ from ordertrack.mail.sink import MailSink
 from ordertrack.sms.sink import SmsSink
 from starter.client import register_search_attributes
 from starter.devserver import time_skipping_server
-from tests.conftest import free_port
+from tests.conftest import TEST_CLOCK_STARTS_AT, free_port, skip_to
 from tests.workflows.harness import Harness, order_worker
-from tests.workflows.test_customer_messages import texting_order, zone_where_it_is
+from tests.workflows.test_customer_messages import SEOUL, texting_order
 from tests.workflows.test_order_workflow import new_order, ship
 
 HERE = Path(__file__).parent
-DEFAULT_FOLDER = HERE / "customer_messages_v2"
+DEFAULT_FOLDER = HERE / "cost_per_order"
 Journey = Callable[[Harness], Awaitable[WorkflowHandle[object, OrderView]]]
 
 
@@ -86,7 +87,8 @@ async def operator_actions(h: Harness) -> WorkflowHandle[object, OrderView]:
 async def texts_quiet_hours_reminder(h: Harness) -> WorkflowHandle[object, OrderView]:
     """Email and texts to a customer for whom it is 2 a.m. at shipping (texts wait on the quiet-hours
     timer), a silent correction to packed, and a failed attempt left long enough for its reminder."""
-    order = texting_order(time_zone=zone_where_it_is(2, await h.env.get_current_time()))
+    await skip_to(h.env, time(2, 0), SEOUL)
+    order = texting_order(time_zone=SEOUL)
     policy = TimingPolicy(failed_attempt_follow_up=timedelta(hours=6))
     await orders.start_order(h.client, order, policy, h.task_queue)
     silent = CorrectionRequest(
@@ -120,6 +122,7 @@ async def main(folder: Path) -> None:
             data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server()
         )
         await register_search_attributes(env.client)
+        await skip_to(env, TEST_CLOCK_STARTS_AT)  # the hour every test starts at
         workdir = Path(tempfile.mkdtemp())
         try:
             with (

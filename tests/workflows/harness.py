@@ -4,7 +4,7 @@ The carrier is the simulated carrier's own journeys, played on the Temporal serv
 activity's scheduled time), so a three-day journey takes a few seconds on the time-skipping server.
 """
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from activities.webhooks import ShopWebhookActivities
 from ordertrack.carriers import journeys
 from ordertrack.carriers.registry import CarrierRegistry
+from ordertrack.domain.statuses import PRE_SHIPMENT, OrderStatus
 from ordertrack.domain.tracking import TrackingSnapshot
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
@@ -30,24 +31,33 @@ from ordertrack.sms.sink import DEV_FROM, SmsSink
 from ordertrack.sms.twilio import TwilioSms
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
+from tests.conftest import eventually
+from tests.workflows.costs import AttemptCounter
 from worker import order_activities
 from workflows.order import OrderWorkflow
 
+PRE_CARRIER = PRE_SHIPMENT | {OrderStatus.SHIPPED}  # the carrier has not answered yet
+
 
 class ServerClockCarrier:
-    """The simulated carrier's journeys at speed 1, timed by the Temporal server's (skippable) clock."""
+    """The simulated carrier's journeys at speed 1, timed by the Temporal server's (skippable) clock:
+    the poll attempt's start (the time-skipping server stamps a retry's `current_attempt_scheduled_time`
+    with the previous attempt's failure, a whole cadence early)."""
 
     name = journeys.CARRIER
 
     def __init__(self) -> None:
+        self.journeys: tuple[journeys.Journey, ...] = journeys.JOURNEYS  # a test may add its own
         self.first_seen: dict[str, datetime] = {}
         self.calls: Counter[str] = Counter()
+        self.times: defaultdict[str, list[datetime]] = defaultdict(list)  # when each call was made
 
     async def track(self, tracking_number: str) -> TrackingSnapshot:
-        now = activity.info().current_attempt_scheduled_time
+        now = activity.info().started_time
         first_seen = self.first_seen.setdefault(tracking_number, now)
         self.calls[tracking_number] += 1
-        return journeys.snapshot_at(tracking_number, first_seen, now, speed=1.0)
+        self.times[tracking_number].append(now)
+        return journeys.snapshot_at(tracking_number, first_seen, now, speed=1.0, journeys=self.journeys)
 
     def tracking_url(self, tracking_number: str) -> str:
         return f"https://carrier.example/track/{tracking_number}"
@@ -63,6 +73,7 @@ class Harness:
     store: Store
     sink: MailSink
     carrier: ServerClockCarrier
+    attempts: Counter[str]  # activity attempts the worker ran, by activity type (`costs.py`)
     started: list[str] = field(default_factory=list)
 
     @property
@@ -84,11 +95,14 @@ class Harness:
     async def advance_until(
         self,
         handle: WorkflowHandle[Any, OrderView],
-        done: Callable[[OrderView], bool] = lambda view: False,
+        done: Callable[[OrderView], bool] | None = None,
         step: timedelta = timedelta(hours=6),
         limit: timedelta = timedelta(days=40),
-    ) -> OrderView:
-        """Move the server's clock in steps until `done(view)` or the workflow closes.
+    ) -> OrderView | None:
+        """Move the server's clock in steps until `done(view)` or the workflow closes; the view
+        `done` accepted (None without `done`: the order is queried only to ask it, since a query
+        takes a workflow task of its own when it comes while one is open, and the cost bench counts
+        them).
 
         The time-skipping server skips timers on its own only while nothing holds it back, and an
         activity retried for a while (the carrier poll) does; `sleep` moves the clock regardless.
@@ -96,12 +110,26 @@ class Harness:
         waited = timedelta(0)
         while True:
             description = await handle.describe()
-            view = await handle.query(OrderWorkflow.status)
-            if done(view) or description.status != WorkflowExecutionStatus.RUNNING:
+            view = await handle.query(OrderWorkflow.status) if done else None
+            if (done and view and done(view)) or description.status != WorkflowExecutionStatus.RUNNING:
                 return view
-            assert waited < limit, f"still {view.status} after {waited}"
+            assert waited < limit, f"still {description.status} after {waited}"
             await self.env.sleep(step)
             waited += step
+
+    async def carrier_answered(self, handle: WorkflowHandle[Any, OrderView]) -> None:
+        """Wait, the server's clock standing still, for the carrier's first answer to reach the order.
+
+        For a test that stops the polling (a push, a correction) right after shipping: the workflow
+        task would cancel the first poll just as it completes. A real server fails that task and
+        retries it with the answer; the time-skipping server then fails it again, or refuses the
+        update it carried ("Already accepted update"), and the order hangs.
+        """
+
+        async def answered() -> bool:
+            return (await handle.query(OrderWorkflow.status)).status not in PRE_CARRIER
+
+        await eventually(answered, "the carrier's first answer")
 
     async def terminate_leftovers(self) -> None:
         """Orders a test left running would hold the shared server's clock back for the next test."""
@@ -123,11 +151,14 @@ async def order_worker(
     task_queue: str,
     webhooks: ShopWebhookActivities | None = None,
     sms: SmsSink | None = None,
+    workflow: type = OrderWorkflow,
 ) -> AsyncIterator[Harness]:
+    """`workflow`: OrderWorkflow, or a stand-in under its name (the bench's path before a patch)."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     await migrate(database_url)
     store = Store.from_url(database_url)
     carrier = ServerClockCarrier()
+    counter = AttemptCounter()
     registry = CarrierRegistry([carrier])
     settings = Settings(smtp_host="127.0.0.1", smtp_port=sink.port, database_url=database_url)
     activities = order_activities(
@@ -141,8 +172,14 @@ async def order_worker(
         if sms
         else None,
     )
-    async with Worker(env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=activities):
-        harness = Harness(env, task_queue, store, sink, carrier, sms=sms)
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[workflow],
+        activities=activities,
+        interceptors=[counter],
+    ):
+        harness = Harness(env, task_queue, store, sink, carrier, counter.attempts, sms=sms)
         yield harness
         await harness.terminate_leftovers()
     await store.close()

@@ -104,8 +104,9 @@ async def test_an_operator_revert_withdraws_a_text_still_waiting_for_the_morning
 ):
     await skip_to(time_skipping_env, time(2, 0), SEOUL)
     order = texting_order(time_zone=SEOUL)
-    await start(harness, order)
+    handle = await start(harness, order)
     await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    await harness.carrier_answered(handle)  # before the operator steps in
     delivered = CorrectionRequest(
         status=OrderStatus.DELIVERED, reason="customer called: got it", operator="rita"
     )

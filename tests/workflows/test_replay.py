@@ -2,9 +2,10 @@
 
 `tests/histories/*.json` were recorded before the `customer-messages-v2` patch (orders still on the
 old path); `tests/histories/customer_messages_v2/` holds the same journeys and a texting one, recorded
-after it. When a change fails here, guard it with `workflow.patched(...)` (see the README) instead of
-re-recording; re-record (`python -m tests.histories.record`, into the v2 folder) only for changes that
-replay cleanly. The pre-patch files are never re-recorded.
+after it and before the `cost-per-order` patch; `tests/histories/cost_per_order/` the same, after
+that. When a change fails here, guard it with `workflow.patched(...)` (see
+docs/workflow-evolution.md) instead of re-recording; re-record (`python -m tests.histories.record`,
+into the newest folder) only for changes that replay cleanly. The older folders are never re-recorded.
 """
 
 import json
@@ -21,11 +22,12 @@ from temporalio.workflow import NondeterminismError
 from ordertrack.domain.machine import Outcome
 from ordertrack.domain.messages import OrderInput
 from ordertrack.domain.view import OrderView
-from workflows.order import MESSAGES_V2, OrderWorkflow
+from workflows.order import COST_PER_ORDER, MESSAGES_V2, OrderWorkflow
 
 ROOT = Path(__file__).parents[1] / "histories"
 PRE_PATCH = sorted(ROOT.glob("*.json"))
 V2 = sorted((ROOT / "customer_messages_v2").glob("*.json"))
+COSTS = sorted((ROOT / "cost_per_order").glob("*.json"))
 HISTORIES = sorted(ROOT.glob("**/*.json"))
 JOURNEYS = {"on_time", "estimate_moved", "failed_attempt", "lost", "payment_timeout", "operator_actions"}
 
@@ -51,11 +53,15 @@ def patches(history: WorkflowHistory) -> set[str]:
 def test_every_kind_of_journey_is_recorded():
     assert {path.stem for path in PRE_PATCH} >= JOURNEYS
     assert {path.stem for path in V2} >= JOURNEYS | {"texts_quiet_hours_reminder"}
+    assert {path.stem for path in COSTS} == {path.stem for path in V2}
 
 
-def test_pre_patch_recordings_took_the_old_path_and_v2_ones_the_new():
-    assert all(MESSAGES_V2 not in patches(load(path)) for path in PRE_PATCH)
-    assert all(MESSAGES_V2 in patches(load(path)) for path in V2)
+def test_each_folder_took_its_own_path():
+    """Pre-patch files carry no patch marker, v2 ones v2's alone, the newest the newest alone (its
+    path includes v2's, so a new order asks for that patch only)."""
+    assert all(patches(load(path)) == set() for path in PRE_PATCH)
+    assert all(patches(load(path)) == {MESSAGES_V2} for path in V2)
+    assert all(patches(load(path)) == {COST_PER_ORDER} for path in COSTS)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=name)
@@ -77,7 +83,7 @@ class OrderWorkflowWithoutReadModel(OrderWorkflow):
         self._ready = True
 
 
-@pytest.mark.parametrize("path", [PRE_PATCH[0], V2[0]], ids=name)
+@pytest.mark.parametrize("path", [PRE_PATCH[0], V2[0], COSTS[0]], ids=name)
 async def test_an_incompatible_change_is_caught(path: Path):
     replayer = Replayer(workflows=[OrderWorkflowWithoutReadModel], data_converter=pydantic_data_converter)
     with pytest.raises(NondeterminismError):
