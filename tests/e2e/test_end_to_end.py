@@ -72,7 +72,10 @@ async def test_one_order_from_the_cli_to_completed(stack: Stack, dev_env: Workfl
     )
     await stack.cli_ok("order", "event", order_id, "shipped")
     refused = await stack.cli("order", "cancel", order_id, "--reason", "customer asked")
-    assert refused.returncode == 4 and "only before it is shipped" in refused.stderr
+    # Refused as shipped, or, on a machine slow to start the CLI, as already over (a journey lasts
+    # seconds here): either way one line saying why, exit 4.
+    assert refused.returncode == 4, refused.stderr
+    assert "only before it is shipped" in refused.stderr or "has ended" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
 
     result = await finish(dev_env, order_id, stack)
