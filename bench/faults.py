@@ -16,12 +16,13 @@ to finish and prints the fault timeline and the figures: orders lost, duplicate 
 workflows, orders not finished, worker restarts, and the time to drain after the last fault.
 
     .venv/bin/python bench/faults.py [--orders 200] [--feed-seconds 120] [--drain-timeout 300]
-                                     [--restart-carrier]
+                                     [--restart-carrier] [--keep]
 
 The carrier is cut off at a relay, not by stopping the simulator: the simulator keeps its journeys
 in memory only, so a restarted one starts every parcel's journey over (`--restart-carrier` shows
-what that does). Exits 1 when anything but the time (and the worker's restarts, which a worker that cannot wait
-for Temporal needs) is not zero; every process it started is stopped on the way out.
+what that does). Exits 1 when anything but the time (and the worker's restarts, which a worker that
+cannot wait for Temporal needs) is not zero; every process it started is stopped on the way out.
+Logs and databases are kept when it fails (or with `--keep`).
 """
 
 import argparse
@@ -62,7 +63,10 @@ API_KEY = "faults-shop-key"
 JOURNEY_SECONDS = 36.0
 SIM_SPEED = 72 * 3600 / JOURNEY_SECONDS
 POLICY = {
-    "ORDERTRACK_CARRIER_POLL_INTERVAL": "1s",
+    # Every 4 carrier hours. Each poll costs the dev server's SQLite file a few writes even when it
+    # leaves no history event: at 1 s, 200 orders in 120 s overloaded it on two shared cores
+    # (persistence timeouts, workflow tasks waiting minutes, updates answered after 3 minutes).
+    "ORDERTRACK_CARRIER_POLL_INTERVAL": "2s",
     "ORDERTRACK_SHIP_BY": "10m",
     "ORDERTRACK_PAYMENT_TIMEOUT": "10m",
     # Longer than any gap between two scans plus a carrier cut: no order is declared lost.
@@ -520,9 +524,17 @@ class Shop:
     Idempotency-Key with each update so a retry returns the first answer."""
 
     http: httpx.AsyncClient
-    answers: Counter[int] = field(default_factory=Counter)
-    transport_errors: int = 0
+    timeline: Timeline
+    answers: Counter[str] = field(default_factory=Counter)
+    # When each kind of failed answer came (timeline seconds): first and last.
+    failures: dict[str, tuple[float, float]] = field(default_factory=dict)
     given_up: int = 0
+
+    def count(self, answer: str, failed: bool) -> None:
+        self.answers[answer] += 1
+        if failed:
+            at = self.timeline.now()
+            self.failures[answer] = (self.failures.get(answer, (at, at))[0], at)
 
     async def call(self, path: str, body: dict[str, Any], key: str | None = None) -> httpx.Response | None:
         headers = {"Idempotency-Key": key} if key else {}
@@ -531,11 +543,12 @@ class Shop:
         while True:
             try:
                 response = await self.http.post(path, json=body, headers=headers)
-                self.answers[response.status_code] += 1
-                if response.status_code < 500 and response.status_code != 429:
+                retry = response.status_code >= 500 or response.status_code == 429
+                self.count(str(response.status_code), failed=retry)
+                if not retry:
                     return response
-            except httpx.TransportError:
-                self.transport_errors += 1
+            except httpx.TransportError as err:
+                self.count(type(err).__name__, failed=True)
             if time.monotonic() > deadline:
                 self.given_up += 1
                 return None
@@ -577,11 +590,10 @@ def _answer(response: httpx.Response | None) -> str:
 
 async def feed(shop: Shop, orders: list[ShopOrder], seconds: float) -> None:
     began = time.monotonic()
-    tasks = []
-    for number, order in enumerate(orders):
-        await asyncio.sleep(max(0.0, began + number * seconds / len(orders) - time.monotonic()))
-        tasks.append(asyncio.create_task(shop.run_order(order)))
-    await asyncio.gather(*tasks)
+    async with asyncio.TaskGroup() as group:  # cancelled, it cancels every order's task
+        for number, order in enumerate(orders):
+            await asyncio.sleep(max(0.0, began + number * seconds / len(orders) - time.monotonic()))
+            group.create_task(shop.run_order(order))
 
 
 async def run_faults(stack: Stack, began: float) -> float:
@@ -756,10 +768,9 @@ def print_figures(
     print(f"  delay notices for an estimate passed (polling cut off): {figures.estimate_missed}")
     for item in figures.unconfirmed:
         print(f"  unconfirmed: {item}")
-    print(
-        f"shop answers: {_counts(Counter({str(k): v for k, v in shop.answers.items()}))}; "
-        f"connection errors {shop.transport_errors}"
-    )
+    print(f"shop answers: {_counts(shop.answers)}")
+    for answer, (first, last) in sorted(shop.failures.items()):
+        print(f"  {answer}: from {first:.1f} s to {last:.1f} s")
     errors = _counts(stack.relay.upstream_errors)
     print(f"carrier relay: {stack.relay.connections} connections; upstream errors: {errors}")
     for name, process in stack.processes.items():
@@ -775,7 +786,9 @@ def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{key} {count}" for key, count in sorted(counter.items())) or "none"
 
 
-async def run(orders_count: int, feed_seconds: float, drain_timeout: float, restart_carrier: bool) -> int:
+async def run(
+    orders_count: int, feed_seconds: float, drain_timeout: float, restart_carrier: bool, keep: bool
+) -> int:
     timeline = Timeline()
     load = os.getloadavg()
     print(f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
@@ -797,11 +810,14 @@ async def run(orders_count: int, feed_seconds: float, drain_timeout: float, rest
         async with httpx.AsyncClient(
             base_url=stack.api, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=REQUEST_TIMEOUT
         ) as http:
-            shop = Shop(http)
+            shop = Shop(http, timeline)
             began = time.monotonic()
             fed = asyncio.create_task(feed(shop, orders, feed_seconds))
-            last_fault = await run_faults(stack, began)
-            await fed
+            try:
+                last_fault = await run_faults(stack, began)
+                await fed
+            finally:
+                fed.cancel()
             timeline.note(f"all orders fed; waiting for them to finish (at most {drain_timeout:g} s)")
             drained = await drain(stack, last_fault, drain_timeout)
             timeline.note("drained" if drained is not None else "drain deadline passed")
@@ -810,7 +826,7 @@ async def run(orders_count: int, feed_seconds: float, drain_timeout: float, rest
             failing = figures.failing + (drained is None)
     finally:
         await stack.stop()
-        if failing:
+        if failing or keep:
             print(f"logs and databases kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -830,6 +846,7 @@ def main() -> None:
         help="stop the simulator process instead of cutting it off; it keeps its journeys in memory "
         "only, so they start over and orders see their parcel go back (not a fault of ordertrack's)",
     )
+    parser.add_argument("--keep", action="store_true", help="keep logs and databases when all is well too")
     arguments = parser.parse_args()
     # A clean environment: the bench's processes get only the settings it gives them.
     for name in list(os.environ):
@@ -839,12 +856,21 @@ def main() -> None:
     async def guarded() -> int:
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        for stop in (signal.SIGINT, signal.SIGTERM):  # either: stop every process, then exit
+            asyncio.get_running_loop().add_signal_handler(stop, task.cancel)
         return await run(
-            arguments.orders, arguments.feed_seconds, arguments.drain_timeout, arguments.restart_carrier
+            arguments.orders,
+            arguments.feed_seconds,
+            arguments.drain_timeout,
+            arguments.restart_carrier,
+            arguments.keep,
         )
 
-    sys.exit(asyncio.run(guarded()))
+    try:
+        sys.exit(asyncio.run(guarded()))
+    except asyncio.CancelledError:
+        print("interrupted; every process the bench started is stopped", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
