@@ -16,13 +16,14 @@ to finish and prints the fault timeline and the figures: orders lost, duplicate 
 workflows, orders not finished, worker restarts, and the time to drain after the last fault.
 
     .venv/bin/python bench/faults.py [--orders 200] [--feed-seconds 120] [--drain-timeout 300]
-                                     [--restart-carrier] [--keep]
+                                     [--restart-carrier] [--no-faults] [--keep]
 
 The carrier is cut off at a relay, not by stopping the simulator: the simulator keeps its journeys
 in memory only, so a restarted one starts every parcel's journey over (`--restart-carrier` shows
 what that does). Exits 1 when anything but the time (and the worker's restarts, which a worker that
 cannot wait for Temporal needs) is not zero; every process it started is stopped on the way out.
-Logs and databases are kept when it fails (or with `--keep`).
+Logs and databases are kept when it fails (or with `--keep`). `--no-faults` is the baseline: the
+same orders at the same pace, and the drain timed from where the last fault would have been.
 """
 
 import argparse
@@ -32,6 +33,7 @@ import itertools
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -596,11 +598,16 @@ async def feed(shop: Shop, orders: list[ShopOrder], seconds: float) -> None:
             group.create_task(shop.run_order(order))
 
 
-async def run_faults(stack: Stack, began: float) -> float:
-    """Run the schedule; returns when the last fault was over (its component back), in timeline time."""
+async def run_faults(stack: Stack, began: float, *, faults: bool = True) -> float:
+    """Run the schedule; returns when the last fault was over (its component back), in timeline time.
+
+    Without `faults` (the baseline), returns at the time the last fault would start."""
     for at, fault in SCHEDULE:
         await asyncio.sleep(max(0.0, began + at - time.monotonic()))
-        await fault(stack)
+        if faults:
+            await fault(stack)
+    if not faults:
+        stack.timeline.note("baseline: no faults; the drain is timed from the last one's place")
     return stack.timeline.now()
 
 
@@ -745,6 +752,8 @@ def print_figures(
     print("fault timeline (seconds since the bench began):")
     for at, what in stack.timeline.faults:
         print(f"  {at:6.1f}s  {what}")
+    if not stack.timeline.faults:
+        print("  none (the baseline)")
     print()
     print(f"figures ({figures.orders} orders, {figures.started} started):")
     listed("orders lost", figures.lost)
@@ -782,12 +791,30 @@ def print_figures(
     )
 
 
+def cpu_used(wall: float) -> str:
+    """CPU time of the bench and of every process it started and waited for (all stopped by now)."""
+    cpu = sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+    return (
+        f"CPU used by the bench and every process it started: {cpu:.0f} s in {wall:.0f} s "
+        f"({cpu / wall:.2f} of a core on average)"
+    )
+
+
 def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{key} {count}" for key, count in sorted(counter.items())) or "none"
 
 
 async def run(
-    orders_count: int, feed_seconds: float, drain_timeout: float, restart_carrier: bool, keep: bool
+    orders_count: int,
+    feed_seconds: float,
+    drain_timeout: float,
+    *,
+    restart_carrier: bool,
+    faults: bool,
+    keep: bool,
 ) -> int:
     timeline = Timeline()
     load = os.getloadavg()
@@ -795,6 +822,7 @@ async def run(
     workdir = Path(tempfile.mkdtemp(prefix="ordertrack-faults-"))
     stack = Stack(workdir, timeline, restart_carrier=restart_carrier)
     failing = 1
+    finished = False
     try:
         await stack.start()
         timeline.note(
@@ -814,7 +842,7 @@ async def run(
             began = time.monotonic()
             fed = asyncio.create_task(feed(shop, orders, feed_seconds))
             try:
-                last_fault = await run_faults(stack, began)
+                last_fault = await run_faults(stack, began, faults=faults)
                 await fed
             finally:
                 fed.cancel()
@@ -824,8 +852,11 @@ async def run(
             figures = await gather_figures(stack, shop, orders)
             print_figures(figures, stack, shop, drained, drain_timeout, timeline.now())
             failing = figures.failing + (drained is None)
+            finished = True
     finally:
         await stack.stop()
+        if finished:
+            print(cpu_used(timeline.now()))
         if failing or keep:
             print(f"logs and databases kept in {workdir}")
         else:
@@ -846,6 +877,9 @@ def main() -> None:
         help="stop the simulator process instead of cutting it off; it keeps its journeys in memory "
         "only, so they start over and orders see their parcel go back (not a fault of ordertrack's)",
     )
+    parser.add_argument(
+        "--no-faults", action="store_true", help="the baseline: the same orders and timing, no faults"
+    )
     parser.add_argument("--keep", action="store_true", help="keep logs and databases when all is well too")
     arguments = parser.parse_args()
     # A clean environment: the bench's processes get only the settings it gives them.
@@ -862,8 +896,9 @@ def main() -> None:
             arguments.orders,
             arguments.feed_seconds,
             arguments.drain_timeout,
-            arguments.restart_carrier,
-            arguments.keep,
+            restart_carrier=arguments.restart_carrier,
+            faults=not arguments.no_faults,
+            keep=arguments.keep,
         )
 
     try:
