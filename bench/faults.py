@@ -657,6 +657,7 @@ class Figures:
     unconfirmed: list[str] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
     estimate_missed: int = 0
+    lost_then_found: list[str] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
@@ -702,7 +703,25 @@ async def gather_figures(stack: Stack, shop: Shop, orders: list[ShopOrder]) -> F
             figures.unfinished.append(f"{order.order_id} ({order.journey.prefix}): {status}")
         log = (await shop.http.get(f"/api/orders/{order.order_id}/notifications")).json()["notifications"]
         check_messages(order, mails.get(order.email, []), log, figures)
+        if status != "lost" and any(m["X-Ordertrack-Message"] == "lost" for m in mails.get(order.email, [])):
+            figures.lost_then_found.append(f"{order.order_id}: {story(stored.json()['timeline'])}")
     return figures
+
+
+def story(timeline: list[dict[str, Any]]) -> str:
+    """An order's statuses and scans, in seconds after it shipped (why a notice went out)."""
+    shipped = next((e for e in timeline if e["kind"] == "status" and e["status"] == "shipped"), None)
+    if shipped is None:
+        return "never shipped"
+    start = datetime.fromisoformat(shipped["at"])
+    steps = []
+    for entry in timeline:
+        at = (datetime.fromisoformat(entry["at"]) - start).total_seconds()
+        if entry["kind"] == "status":
+            steps.append(f"{entry['status']} {at:+.0f} s")
+        elif entry["kind"] == "scan":
+            steps.append(f"scan {at:+.0f} s")
+    return ", ".join(steps)
 
 
 def mails_by_order(messages: list[EmailMessage], figures: Figures) -> dict[str, list[EmailMessage]]:
@@ -778,6 +797,9 @@ def print_figures(
     print(f"messages in the sink: {sum(figures.kinds.values())} ({_counts(figures.kinds)})")
     print(f"notification log: {_counts(figures.log_statuses)}")
     print(f"  delay notices for an estimate passed (polling cut off): {figures.estimate_missed}")
+    print(f"  orders told they were lost, then delivered or returned: {len(figures.lost_then_found)}")
+    for item in figures.lost_then_found[:5]:
+        print(f"      {item}")
     for item in figures.unconfirmed:
         print(f"  unconfirmed: {item}")
     print(f"shop answers: {_counts(shop.answers)}")
