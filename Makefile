@@ -44,11 +44,13 @@ messages: $(STAMP)
 	$(BIN)/python -m ordertrack.mail.catalogs update
 	$(BIN)/python -m ordertrack.mail.catalogs check
 
+# Takes minutes: the fault bench alone runs about six (200 orders, faults, drain).
 bench: $(STAMP)
 	$(BIN)/python bench/cost_per_order.py
 	$(BIN)/python bench/history_growth.py
 	$(BIN)/python bench/read_path.py
 	$(BIN)/python bench/read_path.py --postgres
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
