@@ -24,6 +24,16 @@ from ordertrack.web.errors import ApiError
 log = logging.getLogger("ordertrack.web.temporal")
 
 OUTAGE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
+
+
+def is_outage(err: RPCError) -> bool:
+    """The server is down, did not answer in time, or the connection broke mid-call (the client
+    reports that as UNKNOWN "transport error"): worth retrying later, not a bug."""
+    return err.status in OUTAGE or (
+        err.status == RPCStatusCode.UNKNOWN and "transport" in err.message.lower()
+    )
+
+
 HEALTH_CHECK_TIMEOUT = timedelta(seconds=3)
 
 
@@ -96,7 +106,7 @@ def outage_as_503(what: str) -> Iterator[None]:
     try:
         yield
     except RPCError as err:
-        if err.status not in OUTAGE:
+        if not is_outage(err):
             raise
         log.warning("Temporal unavailable %s: %s", what, err)
         raise temporal_unavailable() from None
