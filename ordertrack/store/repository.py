@@ -3,12 +3,12 @@
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Select, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -19,7 +19,7 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.view import OrderView
 from ordertrack.store.engine import create_engine
-from ordertrack.store.tables import mail_recipients, notifications, orders, timeline_events
+from ordertrack.store.tables import lookup_attempts, mail_recipients, notifications, orders, timeline_events
 
 # sending: claimed, nothing handed over yet (safe to retry); delivering: the message is about to go
 # out (SMTP DATA, the SMS request), so a crash leaves the outcome unknown; unconfirmed: an attempt
@@ -354,6 +354,29 @@ class Store:
             )
         query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc()).limit(limit)
         return [StoredOrder.model_validate(row) for row in await self._fetch(query)]
+
+    # -- the lookup form's rate limit --------------------------------------------------------------
+
+    async def lookup_attempt(
+        self, client: str, window: timedelta, attempts: int, now: datetime
+    ) -> float | None:
+        """Count one lookup by `client` (an opaque key) unless it already made `attempts` within
+        `window`: None when allowed, else the seconds until its oldest attempt leaves the window.
+        Expired attempts of every client are dropped on the way, so the table stays small."""
+        since = now - window
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(lookup_attempts).where(lookup_attempts.c.at <= since))
+            recent = (
+                select(lookup_attempts.c.at)
+                .where(lookup_attempts.c.client == client, lookup_attempts.c.at > since)
+                .order_by(lookup_attempts.c.at)
+            )
+            seen = [row.at for row in await conn.execute(recent)]
+            if len(seen) >= attempts:
+                oldest = seen[len(seen) - attempts]
+                return max((oldest + window - now).total_seconds(), 1.0)
+            await conn.execute(lookup_attempts.insert().values(client=client, at=now))
+        return None
 
     # -- notifications ------------------------------------------------------------------------
 

@@ -157,3 +157,15 @@ mail_recipients = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_mail_recipients_unsubscribe_token", "unsubscribe_token", unique=True),
 )
+
+# Lookup-form attempts per client, shared by every HTTP process over the read model's database: the
+# rate limit holds however many `serve` processes answer. The client is kept as a hash, not an address.
+lookup_attempts = Table(
+    "lookup_attempts",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("client", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_lookup_attempts_client_at", "client", "at"),
+    Index("ix_lookup_attempts_at", "at"),
+)

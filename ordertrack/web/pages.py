@@ -11,14 +11,13 @@ the emails use; `make messages` keeps them in step.
 """
 
 import contextlib
+import hashlib
 import hmac
 import math
 import re
-import time
-from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -113,38 +112,21 @@ class RateLimit:
 LOOKUP_LIMIT = RateLimit()
 
 
-class SlidingWindowLimiter:
-    """Counts attempts per key over a sliding window, in memory.
-
-    The limit is per process: with several server processes a client gets `attempts` per process,
-    and a restart forgets the counts. That is enough to stop guessing emails through one server;
-    a shared limit (Redis, the proxy) belongs in front of a multi-process deployment. The number of
-    keys tracked is capped so a flood of addresses cannot grow memory without bound.
-    """
+class LookupLimiter:
+    """Counts lookups per client over a sliding window in the read model's database, so the limit
+    holds across every `serve` process and restarts. The client's address is kept as a hash."""
 
     def __init__(
-        self, limit: RateLimit, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000
+        self, limit: RateLimit, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ) -> None:
         self.limit = limit
         self._clock = clock
-        self._max_keys = max_keys
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def attempt(self, key: str) -> float | None:
+    async def attempt(self, store: Store, client: str) -> float | None:
         """Record an attempt; None when allowed, else the seconds until the next one is."""
-        now = self._clock()
-        hits = self._hits.get(key)
-        if hits is None:
-            hits = self._hits[key] = deque()
-            while len(self._hits) > self._max_keys:
-                self._hits.popitem(last=False)
-        while hits and hits[0] <= now - self.limit.window_seconds:
-            hits.popleft()
-        self._hits.move_to_end(key)
-        if len(hits) >= self.limit.attempts:
-            return max(hits[0] + self.limit.window_seconds - now, 1.0)
-        hits.append(now)
-        return None
+        key = hashlib.sha256(client.encode()).hexdigest()
+        window = timedelta(seconds=self.limit.window_seconds)
+        return await store.lookup_attempt(key, window, self.limit.attempts, self._clock())
 
 
 # -- view model --------------------------------------------------------------------------------
@@ -366,7 +348,7 @@ def _client_key(request: Request) -> str:
 # -- routes ------------------------------------------------------------------------------------
 
 
-def _router(limiter: SlidingWindowLimiter) -> APIRouter:
+def _router(limiter: LookupLimiter) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     # `:path` so that any /t/... (a token with a slash, a mangled link) gets this same 404 page.
@@ -392,7 +374,7 @@ def _router(limiter: SlidingWindowLimiter) -> APIRouter:
     @router.post("/t", response_class=HTMLResponse)
     async def lookup(request: Request, store: StoreDep) -> Response:
         """Order number + email -> 303 to the tracking page; one generic message for any mismatch."""
-        wait = limiter.attempt(_client_key(request))
+        wait = await limiter.attempt(store, _client_key(request))
         if wait is not None:
             body = _form(request, "lookup.html", error="too_many", wait_minutes=max(1, math.ceil(wait / 60)))
             return page(body, 429, {"Retry-After": str(math.ceil(wait))})
@@ -412,5 +394,5 @@ def _router(limiter: SlidingWindowLimiter) -> APIRouter:
 
 
 def install(app: FastAPI, *, lookup_limit: RateLimit = LOOKUP_LIMIT) -> None:
-    """Add the tracking page and the lookup form; each app gets its own lookup rate limiter."""
-    app.include_router(_router(SlidingWindowLimiter(lookup_limit)))
+    """Add the tracking page and the lookup form, rate limited per client over the read model."""
+    app.include_router(_router(LookupLimiter(lookup_limit)))

@@ -42,8 +42,8 @@ from ordertrack.web.pages import (
     SIDE_STATES,
     SIDE_TEXTS,
     STATUS_LABELS,
+    LookupLimiter,
     RateLimit,
-    SlidingWindowLimiter,
     render,
 )
 from tests.factories import order_data
@@ -655,18 +655,18 @@ def test_the_wait_is_counted_in_the_visitors_language(lang: str, minutes: int, e
     assert expected in text_of(render("lookup.html", context))
 
 
-def test_sliding_window_forgets_old_attempts() -> None:
-    now = [0.0]
-    limiter = SlidingWindowLimiter(RateLimit(attempts=2, window_seconds=60), clock=lambda: now[0], max_keys=2)
+async def test_the_lookup_limit_slides_and_is_shared_by_every_process(sqlite_store: Store) -> None:
+    now = [datetime(2026, 11, 30, 12, 0, tzinfo=UTC)]
+    limit = RateLimit(attempts=2, window_seconds=60)
+    one, other = (LookupLimiter(limit, clock=lambda: now[0]) for _ in range(2))  # two serve processes
 
-    assert limiter.attempt("a") is None
-    now[0] = 30
-    assert limiter.attempt("a") is None
-    assert limiter.attempt("a") == 30  # the first attempt leaves the window at t=60
-    now[0] = 61
-    assert limiter.attempt("a") is None
-    assert limiter.attempt("b") is None and limiter.attempt("c") is None  # "a" is evicted: bounded memory
-    assert limiter.attempt("a") is None
+    assert await one.attempt(sqlite_store, "203.0.113.7") is None
+    now[0] += timedelta(seconds=30)
+    assert await other.attempt(sqlite_store, "203.0.113.7") is None  # the same client, another process
+    assert await one.attempt(sqlite_store, "203.0.113.7") == 30  # the first leaves the window at t=60
+    assert await one.attempt(sqlite_store, "198.51.100.9") is None  # another client
+    now[0] += timedelta(seconds=31)
+    assert await other.attempt(sqlite_store, "203.0.113.7") is None
 
 
 # -- locales -----------------------------------------------------------------------------------
