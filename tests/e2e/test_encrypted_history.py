@@ -109,19 +109,26 @@ async def test_history_holds_only_ciphertext_and_the_codec_opens_it(
         started_event = history.events[0].workflow_execution_started_event_attributes
         [order_input] = started_event.input.payloads
         assert key_id(order_input) == "old"
-        # What may stay plain: the search attributes, which hold no PII by design, and the SDK's
-        # own patch markers (written by its core, past the codec), which hold only a patch's name.
+        # What may stay plain: the search attributes, which hold no PII by design, and what the SDK's
+        # core writes in its markers past the codec: a patch's name, and a local activity's
+        # bookkeeping (sequence, attempt, activity type; its result is encrypted).
         plain = [p for p in payloads if key_id(p) is None]
         indexed = [p for e in history.events for p in payloads_in(_search_attributes_of(e))]
-        markers = [
-            p
+        marker_details = [
+            e.marker_recorded_event_attributes.details
             for e in history.events
             if e.HasField("marker_recorded_event_attributes")
-            for p in payloads_in(e.marker_recorded_event_attributes)
+        ]
+        patches = [
+            p for details in marker_details if "patch-data" in details for p in details["patch-data"].payloads
         ]
         patch_names = (b"customer-messages-v2", b"cost-per-order", b"operator-signals")
-        assert markers and all(any(name in p.data for name in patch_names) for p in markers)
-        assert all(any(p == q for q in indexed + markers) for p in plain)
+        assert patches and all(any(name in p.data for name in patch_names) for p in patches)
+        bookkeeping = [p for details in marker_details if "data" in details for p in details["data"].payloads]
+        assert all(b'"activity_type"' in p.data for p in bookkeeping)
+        markers = patches + bookkeeping
+        strays = [p for p in plain if not any(p == q for q in indexed + markers)]
+        assert not strays, strays[:3]
 
         # 4. The codec endpoint opens them all, under either key.
         body = json_format.MessageToDict(Payloads(payloads=[p for p in payloads if key_id(p)]))

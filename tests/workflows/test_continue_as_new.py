@@ -38,7 +38,10 @@ from workflows.order import OrderWorkflow
 # The server's dynamic config key (default 4K events): past it, each workflow task says "suggested".
 SUGGEST_AFTER_EVENTS = 40
 POLICY = TimingPolicy(
+    # One pace whatever the real day and hour (the adaptive cadence would wait out the real night).
     carrier_poll_interval=timedelta(seconds=1),
+    carrier_poll_min=timedelta(seconds=1),
+    carrier_poll_max=timedelta(seconds=1),
     review_request_delay=timedelta(seconds=2),
     # The dev server's clock is the wall clock: the review request must not wait for the morning.
     daytime_starts=time(0),
