@@ -8,6 +8,7 @@ from temporalio.client import Client
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
+from ordertrack.web.readcache import ReadCache
 
 
 @dataclass
@@ -16,6 +17,7 @@ class Resources:
     store: Store
     carriers: CarrierRegistry  # for the links to each carrier's own tracking page
     temporal: Client | None  # connected lazily: pages and reads never need it
+    cache: ReadCache  # rendered pages and API answers, by the order's stamp
 
 
 def resources(request: Request) -> Resources:
@@ -27,9 +29,6 @@ def get_settings(request: Request) -> Settings:
     return resources(request).settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
+    """A dependency; `async` because FastAPI runs a plain function's dependency in a worker thread."""
     return resources(request).store
-
-
-def get_carriers(request: Request) -> CarrierRegistry:
-    return resources(request).carriers
