@@ -5,8 +5,11 @@ own process, then drives each route with `wrk` (the load generator must not be t
 a Python client is) for a fixed time: the tracking page over random tokens of all the orders, the
 shop API's `GET /api/orders/{id}` over random ids, a route on the same server answering from a
 Temporal `status` query over 100 running workflows, `/healthz`, and a bare FastAPI route on the same
-uvicorn serving as many bytes as a tracking page (the HTTP stack's ceiling). Prints requests per
-second and p50/p99 latency for each, then the ratios.
+uvicorn serving as many bytes as a tracking page (the HTTP stack's ceiling). Pages and answers are
+kept by the server until their order changes, so before measuring the steady state each order's
+page and answer is asked for once (as its first view would); a second server keeping nothing then
+measures what every first view after a change costs. Prints requests per second and p50/p99 latency
+for each, then the ratios.
 
     .venv/bin/python bench/read_path.py [--orders 10000] [--seconds 10] [--connections 16] [--postgres]
 
@@ -17,6 +20,7 @@ as in production; by default it is a SQLite file, as under `ordertrack up`. Need
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -25,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,18 +119,25 @@ async def seed(store: Store, count: int) -> list[tuple[str, str]]:
     return seeded
 
 
-# wrk picks a random path of a file for each request (a token, an order id) and prints its summary
-# as one JSON line; latencies are in microseconds. Seeded per thread, so threads do not walk the
-# same sequence.
+# For each request wrk picks a path of a file (a token, an order id): at random, or in `once` mode
+# each in turn, saying WARMED when all have been asked for; it prints its summary as one JSON line,
+# latencies in microseconds. Random is seeded per thread, so threads do not walk the same sequence.
 WRK_SCRIPT = """
-local paths, headers = {}, {}
+local paths, headers, once, asked = {}, {}, false, 0
 function init(args)
   for line in io.lines(args[1]) do paths[#paths + 1] = line end
-  if args[2] then headers["Authorization"] = "Bearer " .. args[2] end
+  if args[2] ~= "-" then headers["Authorization"] = "Bearer " .. args[2] end
+  once = args[3] == "once"
   math.randomseed(os.time() + tonumber(tostring(paths):match("0x(%x+)") or "0", 16))
 end
 function request()
-  return wrk.format("GET", paths[math.random(#paths)], headers)
+  local index = math.random(#paths)
+  if once then
+    asked = asked + 1
+    if asked == #paths + 1 then io.write("WARMED\\n"); io.flush() end
+    index = (asked - 1) % #paths + 1
+  end
+  return wrk.format("GET", paths[index], headers)
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -151,36 +162,56 @@ class Result:
     p99_ms: float
 
 
-async def wrk(
-    base_url: str,
-    paths: list[str],
-    seconds: int,
-    connections: int,
-    workdir: Path,
-    api_key: str | None = None,
-) -> Result:
-    """`wrk` against `base_url` for `seconds`, each request for a random one of `paths`."""
-    script, listing = workdir / "pick.lua", workdir / f"paths-{uuid.uuid4().hex[:6]}.txt"
-    script.write_text(WRK_SCRIPT)
-    listing.write_text("\n".join(paths) + "\n")
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script)]
-    # Not blocking the loop: the worker in this process answers the query route's queries meanwhile.
-    process = await asyncio.create_subprocess_exec(
-        *command, base_url, "--", str(listing), *([api_key] if api_key else []),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output = (await process.communicate())[0].decode()
-    found = [line for line in output.splitlines() if line.startswith("WRK_RESULT ")]
-    if process.returncode != 0 or not found:
-        raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
-    summary = json.loads(found[0].removeprefix("WRK_RESULT "))
-    if summary["errors"] or summary["bad_status"]:
-        failed = f"{summary['errors']} socket errors, {summary['bad_status']} answers not 2xx or 3xx"
-        raise RuntimeError(f"{paths[0]} and others: {failed}")
-    return Result(
-        summary["requests"] / (summary["duration_us"] / 1e6), summary["p50_us"] / 1e3, summary["p99_us"] / 1e3
-    )
+@dataclass(frozen=True)
+class Wrk:
+    """wrk against one server. Run as a subprocess of the event loop, not blocking it: the worker in
+    this process answers the query route's queries meanwhile."""
+
+    base_url: str
+    workdir: Path
+    seconds: int
+    connections: int
+
+    async def _start(
+        self, threads: int, seconds: int, paths: list[str], *args: str
+    ) -> asyncio.subprocess.Process:
+        script, listing = self.workdir / "pick.lua", self.workdir / f"paths-{uuid.uuid4().hex[:6]}.txt"
+        script.write_text(WRK_SCRIPT)
+        listing.write_text("\n".join(paths) + "\n")
+        return await asyncio.create_subprocess_exec(
+            "wrk", f"-t{threads}", f"-c{self.connections}", f"-d{seconds}s", "--timeout", "10s",
+            "-s", str(script), self.base_url, "--", str(listing), *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+
+    async def measure(self, paths: list[str], api_key: str | None = None) -> Result:
+        """Requests for random ones of `paths` for `seconds`: req/s, p50 and p99."""
+        process = await self._start(2, self.seconds, paths, api_key or "-")
+        output = (await process.communicate())[0].decode()
+        found = [line for line in output.splitlines() if line.startswith("WRK_RESULT ")]
+        if process.returncode != 0 or not found:
+            raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
+        summary = json.loads(found[0].removeprefix("WRK_RESULT "))
+        if summary["errors"] or summary["bad_status"]:
+            failed = f"{summary['errors']} socket errors, {summary['bad_status']} answers not 2xx or 3xx"
+            raise RuntimeError(f"{paths[0]} and others: {failed}")
+        rps = summary["requests"] / (summary["duration_us"] / 1e6)
+        return Result(rps, summary["p50_us"] / 1e3, summary["p99_us"] / 1e3)
+
+    async def warm(self, paths: list[str], api_key: str | None = None) -> None:
+        """Each of `paths` asked for once, as first views would (the server renders and keeps them)."""
+        process = await self._start(1, 3600, paths, api_key or "-", "once")
+        assert process.stdout is not None
+        try:
+            async for line in process.stdout:
+                if line.startswith(b"WARMED"):
+                    return
+            raise RuntimeError(f"wrk stopped before asking for every path ({await process.wait()})")
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                await process.wait()
 
 
 async def wait_ready(url: str) -> None:
@@ -265,6 +296,8 @@ API = "GET /api/orders/{id} (read model)"
 QUERY = "GET /bench/query/{id} (Temporal query)"
 HEALTH = "GET /healthz"
 BARE = "GET bare FastAPI route, same bytes"
+PAGE_UNKEPT = "GET /t/{token}, nothing kept (first views)"
+API_UNKEPT = "GET /api/orders/{id}, nothing kept"
 
 
 async def main(count: int, seconds: int, connections: int, postgres: bool) -> None:
@@ -304,48 +337,61 @@ async def run(
         smtp_port=sink.port,
         task_queue=f"bench-{uuid.uuid4().hex[:6]}",
     )
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if not name.startswith("ORDERTRACK_")},
         "ORDERTRACK_DATABASE_URL": database_url,
         "ORDERTRACK_TEMPORAL_ADDRESS": settings.temporal_address,
         "ORDERTRACK_API_KEYS": json.dumps({API_KEY: {"role": "shop", "name": "bench"}}),
     }
+    pages = [f"/t/{token}" for _, token in seeded]
+    reads = [f"/api/orders/{order_id}" for order_id, _ in seeded]
     try:
         async with order_worker(temporal.client, settings) as worker:
             running = asyncio.create_task(worker.run())
             queried = await start_running_orders(settings, QUERIED_ORDERS)
-            server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-                [sys.executable, __file__, "--serve", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                await wait_ready(f"{base_url}/healthz")
+            async with serving(env) as base_url:
                 async with httpx.AsyncClient(base_url=base_url) as http:
-                    page_bytes = len((await http.get(f"/t/{seeded[0][1]}")).content)
-
-                async def measure(paths: list[str], api_key: str | None = None) -> Result:
-                    return await wrk(base_url, paths, seconds, connections, workdir, api_key)
-
+                    page_bytes = len((await http.get(pages[0])).content)
+                load = Wrk(base_url, workdir, seconds, connections)
+                # Steady state: every order's page and answer made once, as its first view would.
+                await load.warm(pages)
+                await load.warm(reads, API_KEY)
                 results = {
-                    PAGE: await measure([f"/t/{token}" for _, token in seeded]),
-                    API: await measure([f"/api/orders/{order_id}" for order_id, _ in seeded], API_KEY),
-                    QUERY: await measure([f"/bench/query/{order_id}" for order_id in queried]),
-                    HEALTH: await measure(["/healthz"]),
-                    BARE: await measure([f"{BARE_PREFIX}{page_bytes}"]),
+                    PAGE: await load.measure(pages),
+                    API: await load.measure(reads, API_KEY),
+                    QUERY: await load.measure([f"/bench/query/{order_id}" for order_id in queried]),
+                    HEALTH: await load.measure(["/healthz"]),
+                    BARE: await load.measure([f"{BARE_PREFIX}{page_bytes}"]),
                 }
-            finally:
-                server.terminate()
-                server.wait(timeout=20)
+            # Nothing kept: each view is what a first view after a change costs.
+            async with serving({**env, "ORDERTRACK_READ_CACHE_MB": "0"}) as base_url:
+                load = Wrk(base_url, workdir, seconds, connections)
+                results[PAGE_UNKEPT] = await load.measure(pages)
+                results[API_UNKEPT] = await load.measure(reads, API_KEY)
             await worker.shutdown()
             await running
     finally:
         sink.stop()
         await temporal.shutdown()
     return results, page_bytes
+
+
+@contextlib.asynccontextmanager
+async def serving(env: dict[str, str]) -> AsyncIterator[str]:
+    """The server under test in its own process, for the block; yields its base URL."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: ASYNC220 - started before any load
+        [sys.executable, __file__, "--serve", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 def report(
@@ -359,7 +405,12 @@ def report(
     print(f"{'route (all over HTTP, same server)':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, result in results.items():
         print(f"{name:<44} {result.rps:>8.0f} {result.p50_ms:>8.1f} {result.p99_ms:>8.1f}")
-    for what, over, of in (("page/bare", PAGE, BARE), ("page/query", PAGE, QUERY), ("api/query", API, QUERY)):
+    for what, over, of in (
+        ("page/bare", PAGE, BARE),
+        ("page/query", PAGE, QUERY),
+        ("api/query", API, QUERY),
+        ("first view/query", PAGE_UNKEPT, QUERY),
+    ):
         print(
             f"{what}: {results[over].rps / results[of].rps:.2f}x the req/s, "
             f"p99 {results[over].p99_ms / results[of].p99_ms:.2f}x"
