@@ -254,7 +254,7 @@ def serve_with_bench_routes(port: int) -> None:
     from starlette.types import Receive, Scope, Send
     from temporalio.client import Client
 
-    from ordertrack.serving import serve_app
+    from ordertrack.serving import run, serve_app
     from ordertrack.settings import get_settings
     from ordertrack.web.app import create_app
     from ordertrack.web.temporal import get_temporal
@@ -276,7 +276,7 @@ def serve_with_bench_routes(port: int) -> None:
         target = bare if scope["type"] == "http" and scope["path"].startswith(BARE_PREFIX) else app
         await target(scope, receive, send)
 
-    asyncio.run(serve_app(both, "127.0.0.1", port))
+    run(serve_app(both, "127.0.0.1", port))  # on the loop `ordertrack serve` runs on
 
 
 async def start_running_orders(settings: Settings, count: int) -> list[str]:

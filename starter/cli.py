@@ -444,13 +444,22 @@ def worker_command() -> None:
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes sharing the port (about one per core).")
+    ] = 1,
 ) -> None:
     """The HTTP server alone (production): shop API, tracking pages, health, metrics."""
-    from ordertrack.web.server import serve
+    from ordertrack.serving import run
+    from ordertrack.web.server import serve, serve_in_workers
 
     configure_logging()
-    typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
-    asyncio.run(serve(get_settings(), host, port))
+    settings = get_settings()  # a bad setting fails here, once, before any worker starts
+    processes = f" in {workers} processes" if workers > 1 else ""
+    typer.echo(f"ordertrack HTTP on http://{host}:{port}{processes} (API docs at /docs)")
+    if workers > 1:
+        serve_in_workers(host, port, workers)
+    else:
+        run(serve(settings, host, port))
 
 
 @app.command("carrier-sim")
