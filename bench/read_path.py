@@ -8,8 +8,9 @@ Temporal `status` query over 100 running workflows, `/healthz`, and a bare FastA
 uvicorn serving as many bytes as a tracking page (the HTTP stack's ceiling). Pages and answers are
 kept by the server until their order changes, so before measuring the steady state each order's
 page and answer is asked for once (as its first view would); a second server keeping nothing then
-measures what every first view after a change costs. Prints requests per second and p50/p99 latency
-for each, then the ratios.
+measures what every first view after a change costs. Prints requests per second, p50/p99 latency
+and the server process's CPU time per request for each (on a machine shared with other work the
+first three are noisy; the last much less), then the ratios.
 
     .venv/bin/python bench/read_path.py [--orders 10000] [--seconds 10] [--connections 16] [--postgres]
 
@@ -160,6 +161,22 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float | None  # the server process's CPU time per request (None off Linux)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far, from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -167,7 +184,7 @@ class Wrk:
     """wrk against one server. Run as a subprocess of the event loop, not blocking it: the worker in
     this process answers the query route's queries meanwhile."""
 
-    base_url: str
+    server: Server
     workdir: Path
     seconds: int
     connections: int
@@ -180,15 +197,18 @@ class Wrk:
         listing.write_text("\n".join(paths) + "\n")
         return await asyncio.create_subprocess_exec(
             "wrk", f"-t{threads}", f"-c{self.connections}", f"-d{seconds}s", "--timeout", "10s",
-            "-s", str(script), self.base_url, "--", str(listing), *args,
+            "-s", str(script), self.server.base_url, "--", str(listing), *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
 
     async def measure(self, paths: list[str], api_key: str | None = None) -> Result:
-        """Requests for random ones of `paths` for `seconds`: req/s, p50 and p99."""
+        """Requests for random ones of `paths` for `seconds`: req/s, p50, p99 and the server's CPU
+        per request (which, unlike the others, other work on the machine barely moves)."""
+        cpu_before = cpu_seconds(self.server.pid)
         process = await self._start(2, self.seconds, paths, api_key or "-")
         output = (await process.communicate())[0].decode()
+        cpu_after = cpu_seconds(self.server.pid)
         found = [line for line in output.splitlines() if line.startswith("WRK_RESULT ")]
         if process.returncode != 0 or not found:
             raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
@@ -196,8 +216,11 @@ class Wrk:
         if summary["errors"] or summary["bad_status"]:
             failed = f"{summary['errors']} socket errors, {summary['bad_status']} answers not 2xx or 3xx"
             raise RuntimeError(f"{paths[0]} and others: {failed}")
-        rps = summary["requests"] / (summary["duration_us"] / 1e6)
-        return Result(rps, summary["p50_us"] / 1e3, summary["p99_us"] / 1e3)
+        requests = summary["requests"]
+        cpu = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) * 1e6 / requests
+        return Result(
+            requests / (summary["duration_us"] / 1e6), summary["p50_us"] / 1e3, summary["p99_us"] / 1e3, cpu
+        )
 
     async def warm(self, paths: list[str], api_key: str | None = None) -> None:
         """Each of `paths` asked for once, as first views would (the server renders and keeps them)."""
@@ -349,10 +372,10 @@ async def run(
         async with order_worker(temporal.client, settings) as worker:
             running = asyncio.create_task(worker.run())
             queried = await start_running_orders(settings, QUERIED_ORDERS)
-            async with serving(env) as base_url:
-                async with httpx.AsyncClient(base_url=base_url) as http:
+            async with serving(env) as server:
+                async with httpx.AsyncClient(base_url=server.base_url) as http:
                     page_bytes = len((await http.get(pages[0])).content)
-                load = Wrk(base_url, workdir, seconds, connections)
+                load = Wrk(server, workdir, seconds, connections)
                 # Steady state: every order's page and answer made once, as its first view would.
                 await load.warm(pages)
                 await load.warm(reads, API_KEY)
@@ -364,8 +387,8 @@ async def run(
                     BARE: await load.measure([f"{BARE_PREFIX}{page_bytes}"]),
                 }
             # Nothing kept: each view is what a first view after a change costs.
-            async with serving({**env, "ORDERTRACK_READ_CACHE_MB": "0"}) as base_url:
-                load = Wrk(base_url, workdir, seconds, connections)
+            async with serving({**env, "ORDERTRACK_READ_CACHE_MB": "0"}) as server:
+                load = Wrk(server, workdir, seconds, connections)
                 results[PAGE_UNKEPT] = await load.measure(pages)
                 results[API_UNKEPT] = await load.measure(reads, API_KEY)
             await worker.shutdown()
@@ -377,21 +400,22 @@ async def run(
 
 
 @contextlib.asynccontextmanager
-async def serving(env: dict[str, str]) -> AsyncIterator[str]:
-    """The server under test in its own process, for the block; yields its base URL."""
+async def serving(env: dict[str, str]) -> AsyncIterator[Server]:
+    """The server under test in its own process, for the block."""
     port = free_port()
-    server = subprocess.Popen(  # noqa: ASYNC220 - started before any load
+    process = subprocess.Popen(  # noqa: ASYNC220 - started before any load
         [sys.executable, __file__, "--serve", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        await wait_ready(f"http://127.0.0.1:{port}/healthz")
-        yield f"http://127.0.0.1:{port}"
+        server = Server(f"http://127.0.0.1:{port}", process.pid)
+        await wait_ready(f"{server.base_url}/healthz")
+        yield server
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def report(
@@ -402,9 +426,13 @@ def report(
         f"wrk, {connections} connections, {seconds} s per route; one machine "
         f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}); pages of {page_bytes} bytes"
     )
-    print(f"{'route (all over HTTP, same server)':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'route (all over HTTP, same server)':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'server CPU us/req':>18}"
+    )
     for name, result in results.items():
-        print(f"{name:<44} {result.rps:>8.0f} {result.p50_ms:>8.1f} {result.p99_ms:>8.1f}")
+        cpu = "-" if result.cpu_us is None else f"{result.cpu_us:.0f}"
+        print(f"{name:<44} {result.rps:>8.0f} {result.p50_ms:>8.1f} {result.p99_ms:>8.1f} {cpu:>18}")
     for what, over, of in (
         ("page/bare", PAGE, BARE),
         ("page/query", PAGE, QUERY),
