@@ -144,6 +144,11 @@ class _SqliteStamps:
             self._connection = None
 
 
+async def _nothing_to_reset(connection: Any) -> None:
+    """A stamp leaves no session state behind (one SELECT, no transaction), so a connection goes
+    back to the pool without asyncpg's reset query, a round trip per stamp."""
+
+
 class _AsyncpgStamps:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -160,7 +165,9 @@ class _AsyncpgStamps:
                 _, params = self._engine.dialect.create_connect_args(make_url(self._engine.url))
                 for option in _SQLALCHEMY_OPTIONS:
                     params.pop(option, None)
-                self._pool = await asyncpg.create_pool(min_size=1, max_size=POSTGRES_POOL_SIZE, **params)
+                self._pool = await asyncpg.create_pool(
+                    min_size=1, max_size=POSTGRES_POOL_SIZE, reset=_nothing_to_reset, **params
+                )
             return self._pool
 
     async def read(self, query: Select[Any], key: str) -> Stamp | None:
