@@ -28,6 +28,7 @@ from tests.web.conftest import (
     PUBLIC_URL,
     SHOP_KEY,
     Api,
+    CountingStore,
     api_settings,
     new_order_id,
     running_api,
@@ -408,18 +409,6 @@ async def test_get_reads_the_read_model_only(api: Api, monkeypatch: pytest.Monke
     response = await api.http.get(f"/api/orders/{order_id}", headers=api.shop)
     assert response.status_code == 200
     assert response.json()["order_id"] == order_id
-
-
-class CountingStore:
-    """Records the read model calls a request makes."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        self.calls.append(name)
-        return getattr(self._store, name)
 
 
 async def test_a_read_is_one_lookup_while_the_order_is_unchanged(app_only: Api) -> None:

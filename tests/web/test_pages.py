@@ -54,6 +54,7 @@ from ordertrack.web.pages import (
     render,
 )
 from tests.factories import order_data
+from tests.web.conftest import CountingStore
 
 T0 = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 BRT = timezone(timedelta(hours=-3))
@@ -563,18 +564,6 @@ async def test_a_rotated_token_serves_the_new_link_and_404s_the_old(site: Site) 
     fresh = await site.client.get("/t/fresh-token-after-rotation")
     assert fresh.status_code == 200
     assert "leaked" not in fresh.text  # the operator's reason stays internal
-
-
-class CountingStore:
-    """Records the read model calls a request makes."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        self.calls.append(name)
-        return getattr(self._store, name)
 
 
 async def test_a_miss_does_the_same_work_as_a_hit(site: Site) -> None:
