@@ -316,7 +316,7 @@ def page(body: str, status_code: int = 200, headers: Mapping[str, str] | None = 
 
 
 def _form(
-    request: Request,
+    accept_language: str | None,
     template: str,
     *,
     error: str | None = None,
@@ -324,14 +324,14 @@ def _form(
     order_id: str = "",
     email: str = "",
 ) -> str:
-    """The lookup form (alone, or under the not-found message) in the browser's language.
+    """The lookup form (alone, or under the not-found message) in the language the browser asks for.
 
     `error`: `not_found` (one message for any mismatch) or `too_many` (rate limited, `wait_minutes`).
     """
     return render(
         template,
         {
-            "lang": negotiate(request.headers.get("accept-language")),
+            "lang": negotiate(accept_language),
             "error": error,
             "wait_minutes": wait_minutes,
             "order_id": order_id,
@@ -387,6 +387,7 @@ def _raw(headers: Mapping[str, str]) -> Headers:
 _TRACKING_HEADERS = [_HTML, *_raw(TRACKING_PAGE_HEADERS)]
 _NOT_FOUND_HEADERS = [_HTML, *_raw(PAGE_HEADERS)]
 _NOT_MODIFIED_DROPS = frozenset({b"content-type", b"content-length"})
+_TOKEN_STARTS = TRACKING_PATH.index("{")
 
 
 class TrackingPage:
@@ -412,7 +413,7 @@ class TrackingPage:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         res: Resources = scope["app"].state.resources
-        token = scope["path"][TRACKING_PATH.index("{") :]
+        token = scope["path"][_TOKEN_STARTS:]
         accept_language = if_none_match = None
         for name, value in scope["headers"]:
             if name == b"accept-language":
@@ -449,10 +450,8 @@ class TrackingPage:
         lang = negotiate(accept_language.decode("latin-1") if accept_language else None)
         found = self._not_found.get(lang)
         if found is None:
-            context = {"lang": lang, "error": None, "wait_minutes": 0, "order_id": "", "email": ""}
-            found = self._not_found[lang] = Rendered.of(
-                render("not_found.html", context).encode(), _NOT_FOUND_HEADERS
-            )
+            body = _form(lang, "not_found.html").encode()
+            found = self._not_found[lang] = Rendered.of(body, _NOT_FOUND_HEADERS)
         return found
 
 
@@ -464,14 +463,16 @@ def _router(limiter: SlidingWindowLimiter) -> APIRouter:
 
     @router.get("/t", response_class=HTMLResponse)
     async def lookup_form(request: Request) -> HTMLResponse:
-        return page(_form(request, "lookup.html"))
+        return page(_form(request.headers.get("accept-language"), "lookup.html"))
 
     @router.post("/t", response_class=HTMLResponse)
     async def lookup(request: Request, store: StoreDep) -> Response:
         """Order number + email -> 303 to the tracking page; one generic message for any mismatch."""
+        languages = request.headers.get("accept-language")
         wait = limiter.attempt(_client_key(request))
         if wait is not None:
-            body = _form(request, "lookup.html", error="too_many", wait_minutes=max(1, math.ceil(wait / 60)))
+            minutes = max(1, math.ceil(wait / 60))
+            body = _form(languages, "lookup.html", error="too_many", wait_minutes=minutes)
             return page(body, 429, {"Retry-After": str(math.ceil(wait))})
         form = await _read_form(request)
         order_id = form.get("order_id", "").strip().lstrip("#").strip()
@@ -482,7 +483,7 @@ def _router(limiter: SlidingWindowLimiter) -> APIRouter:
         if order is not None and matches:
             target = f"/t/{quote(order.tracking_token, safe='')}"
             return RedirectResponse(target, status_code=303, headers=dict(PAGE_HEADERS))
-        body = _form(request, "lookup.html", error="not_found", order_id=order_id[:64], email=email[:254])
+        body = _form(languages, "lookup.html", error="not_found", order_id=order_id[:64], email=email[:254])
         return page(body, 400)
 
     return router
