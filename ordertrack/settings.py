@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     api_keys: dict[str, ApiKey] = {}
     shop_webhook_url: str | None = None
     shop_webhook_secret: SecretStr | None = None
+    # Memory per server process for rendered tracking pages and API answers, kept until the order
+    # changes (ordertrack.web.readcache); a page is about 7 KB. 0 keeps none.
+    read_cache_mb: Annotated[float, Field(ge=0)] = 128
 
     # Payload encryption (ordertrack.codec): JSON {"<key id>": "<base64 of 32 bytes>"}; no keys, no
     # encryption. `encryption_key_id` encrypts; every listed key decrypts (rotation keeps old ones).

@@ -537,20 +537,28 @@ def serve_command(
             "believed, so rate limits count clients, not the proxy (ORDERTRACK_FORWARDED_ALLOW_IPS)."
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes sharing the port (about one per core).")
+    ] = 1,
 ) -> None:
     """The HTTP server alone (production): shop API, tracking pages, health, metrics. Starts without
     waiting for Temporal (GET /healthz says 503 until it is connected)."""
-    from ordertrack.web.server import placements, serve
+    from ordertrack.serving import run
+    from ordertrack.web.server import placements, serve, serve_in_workers
 
     configure_logging()
     with one_line_startup_errors():
-        settings = get_settings()
+        settings = get_settings()  # a bad setting fails here, once, before any worker starts
         if forwarded_allow_ips is not None:
             settings = settings.model_copy(update={"forwarded_allow_ips": forwarded_allow_ips})
-        typer.echo(f"ordertrack HTTP on http://{host}:{port} (API docs at /docs)")
-        for placement in placements(settings):
-            typer.echo(placement)
-        asyncio.run(serve(settings, host, port))
+        processes = f" in {workers} processes" if workers > 1 else ""
+        typer.echo(f"ordertrack HTTP on http://{host}:{port}{processes} (API docs at /docs)")
+        if workers > 1:
+            serve_in_workers(host, port, workers)
+        else:
+            for placement in placements(settings):
+                typer.echo(placement)
+            run(serve(settings, host, port))
 
 
 @app.command("carrier-sim")

@@ -19,6 +19,7 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.view import OrderView
 from ordertrack.store.engine import create_engine
+from ordertrack.store.stamps import BY_ORDER_ID, BY_TOKEN, Stamp, stamp_reader
 from ordertrack.store.tables import lookup_attempts, mail_recipients, notifications, orders, timeline_events
 
 # sending: claimed, nothing handed over yet (safe to retry); delivering: the message is about to go
@@ -212,6 +213,7 @@ class Store:
         self._engine = engine
         # Both dialects' INSERT ... ON CONFLICT builders share one API.
         self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        self._stamps = stamp_reader(engine)
 
     @classmethod
     def from_url(cls, database_url: str) -> "Store":
@@ -223,6 +225,7 @@ class Store:
             await conn.execute(select(1))
 
     async def close(self) -> None:
+        await self._stamps.close()
         await self._engine.dispose()
 
     # -- orders --------------------------------------------------------------------------------
@@ -318,6 +321,15 @@ class Store:
         A miss runs the same two queries as a hit, so timing does not tell them apart.
         """
         return await self._order_with_timeline(orders.c.tracking_token == token)
+
+    async def tracking_stamp(self, token: str) -> Stamp | None:
+        """The stamp of the order behind a tracking token: one indexed lookup on the raw driver, the
+        tracking page's only read while the order is unchanged (`ordertrack.store.stamps`)."""
+        return await self._stamps.read(BY_TOKEN, token)
+
+    async def order_stamp(self, order_id: str) -> Stamp | None:
+        """The stamp of an order by its id, as `tracking_stamp` (the API's read)."""
+        return await self._stamps.read(BY_ORDER_ID, order_id)
 
     async def get_order_with_timeline(self, order_id: str) -> tuple[StoredOrder | None, list[TimelineEntry]]:
         return await self._order_with_timeline(orders.c.order_id == order_id)

@@ -29,11 +29,13 @@ from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.settings import Settings
 from ordertrack.store.repository import OrderCursor, OrderFilter, StoredOrder
+from ordertrack.store.stamps import Stamp
 from ordertrack.tracking_link import tracking_url
 from ordertrack.web import errors
 from ordertrack.web.auth import OperatorCaller, ShopCaller
 from ordertrack.web.deps import Resources, resources
 from ordertrack.web.errors import ApiError, FieldError
+from ordertrack.web.readcache import Rendered
 from ordertrack.web.schemas import (
     SAMPLE_ORDER,
     Cancellation,
@@ -184,18 +186,31 @@ async def start_order(
 
 @router.get(
     "/orders/{order_id}",
+    response_model=OrderOut,
     responses=errors.responses(401, 403, 404, 422),
     summary="Read an order (from the read model)",
 )
-async def get_order(request: Request, caller: ShopCaller, order_id: OrderIdPath) -> OrderOut:
+async def get_order(request: Request, caller: ShopCaller, order_id: OrderIdPath) -> Response:
     """The order's status, delay, tracking and timeline as the read model holds them (no Temporal
     call). A just-started order is 404 until the worker has saved it, usually within a second."""
     res = resources(request)
+    # One indexed lookup; the answer is serialized once per change of the order and kept.
+    stamp = await res.store.order_stamp(order_id)
+    answer = None if stamp is None else res.cache.get(("api", order_id), stamp)
+    if answer is None and stamp is not None:
+        answer = await _order_answer(res, order_id, stamp)
+    if answer is None:
+        raise _order_not_found(order_id)
+    return Response(answer.body, media_type="application/json")
+
+
+async def _order_answer(res: Resources, order_id: str, stamp: Stamp) -> Rendered | None:
+    """The order's JSON, kept for `stamp` (see `ordertrack.web.readcache`)."""
     stored, timeline = await res.store.get_order_with_timeline(order_id)
     if stored is None:
-        raise _order_not_found(order_id)
+        return None
     carrier_url = _carrier_link(res, stored.carrier, stored.tracking_number)
-    return OrderOut(
+    out = OrderOut(
         order_id=stored.order_id,
         status=stored.status,
         status_since=stored.status_since,
@@ -216,6 +231,9 @@ async def get_order(request: Request, caller: ShopCaller, order_id: OrderIdPath)
         shipping_country=stored.ship_country,
         updated_at=stored.updated_at,
     )
+    answer = Rendered.of(out.model_dump_json().encode(), [])
+    res.cache.put(("api", order_id), stamp, answer)
+    return answer
 
 
 @router.get(

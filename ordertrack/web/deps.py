@@ -8,6 +8,7 @@ from fastapi import Request
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
+from ordertrack.web.readcache import ReadCache
 
 if TYPE_CHECKING:
     from ordertrack.web.temporal import TemporalLink
@@ -19,6 +20,7 @@ class Resources:
     store: Store
     carriers: CarrierRegistry  # for the links to each carrier's own tracking page
     temporal: "TemporalLink"  # connected in the background: pages and reads never need it
+    cache: ReadCache  # rendered pages and API answers, by the order's stamp
 
 
 def resources(request: Request) -> Resources:
@@ -30,9 +32,6 @@ def get_settings(request: Request) -> Settings:
     return resources(request).settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
+    """A dependency; `async` because FastAPI runs a plain function's dependency in a worker thread."""
     return resources(request).store
-
-
-def get_carriers(request: Request) -> CarrierRegistry:
-    return resources(request).carriers

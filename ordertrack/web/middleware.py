@@ -18,12 +18,27 @@ MAX_BODY_BYTES = 64 * 1024
 
 class ApiMiddleware:
     """Per request: an id (`X-Request-ID`), the body size limit (413), the HTTP metrics, and a
-    catch-all that logs the traceback and answers a 500 with only the request id."""
+    catch-all that logs the traceback and answers a 500 with only the request id.
 
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    `route`: the route template the metrics name (when `app` is one route); otherwise the template
+    of the route the router matched."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        route: str | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.route = route
+
+    def _too_large(self) -> ApiError:
+        message = f"the request body is larger than {self.max_body_bytes} bytes"
+        return ApiError(413, "payload_too_large", message)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,9 +59,6 @@ class ApiMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        too_large = ApiError(
-            413, "payload_too_large", f"the request body is larger than {self.max_body_bytes} bytes"
-        )
         received = 0
 
         async def limited_receive() -> Message:
@@ -55,12 +67,13 @@ class ApiMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise too_large
+                    raise self._too_large()
             return message
 
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body_bytes:
+                too_large = self._too_large()
                 await errors.error_response(413, too_large.code, too_large.message)(
                     scope, receive, send_with_id
                 )
@@ -79,8 +92,7 @@ class ApiMiddleware:
                 )
                 await response(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            template = self.route or getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
             self.metrics.observe(
                 str(scope.get("method", "")), template, status, time.perf_counter() - started_at
             )

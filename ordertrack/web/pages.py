@@ -1,10 +1,15 @@
 """The customer's tracking page (`GET /t/{token}`) and the lost-link lookup (`GET`/`POST /t`).
 
 A tracking link is a capability URL: whoever holds it sees the order. So every response here
-carries headers that keep the link out of referrers, search engines, caches and frames; a miss
-does the same work as a hit, so timing does not tell a near-valid token from a wrong one; and
-the lookup by order number and email is rate limited. Pages read only the read model (two queries
-per view), never Temporal, so the ~60 visits per order cost the workflows nothing.
+carries headers that keep the link out of referrers, search engines, shared caches and frames; a
+miss does the same work as a hit, so timing does not tell a near-valid token from a wrong one; and
+the lookup by order number and email is rate limited. Pages read only the read model, never
+Temporal, so the ~60 visits per order cost the workflows nothing.
+
+The tracking page is rendered once per change of the order and kept (`ordertrack.web.readcache`);
+a view costs one indexed lookup (`Store.tracking_stamp`) and sends kept bytes, with an ETag, so a
+browser revisiting an unchanged order gets a 304 without a body. It is a plain ASGI app on the
+app's fast lane (`App.add_fast_lane`), past the framework's middleware and dependency injection.
 
 Every word is a gettext message, here (`N_`) or in `templates/page/`, translated from the catalogs
 the emails use; `make messages` keeps them in step.
@@ -18,11 +23,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.domain.state import DelayKind
@@ -30,11 +36,12 @@ from ordertrack.domain.statuses import MAIN_LINE, OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
 from ordertrack.locales import negotiate
 from ordertrack.locales.translations import N_
-from ordertrack.settings import Settings
 from ordertrack.store.repository import Store, StoredOrder
+from ordertrack.store.stamps import Stamp
 from ordertrack.templating import environment
-from ordertrack.web.deps import get_carriers, get_settings, get_store
+from ordertrack.web.deps import Resources, get_store
 from ordertrack.web.locales import PageLocale
+from ordertrack.web.readcache import Headers, Rendered
 
 # Sent with every page, hits and misses alike.
 PAGE_HEADERS: Mapping[str, str] = {
@@ -47,6 +54,10 @@ PAGE_HEADERS: Mapping[str, str] = {
     ),
     "X-Content-Type-Options": "nosniff",
 }
+# The tracking page itself may be kept by the customer's browser, never by a shared cache, and is
+# revalidated on every visit (its ETag): a revisit of an unchanged order is a 304 without a body.
+TRACKING_PAGE_HEADERS: Mapping[str, str] = {**PAGE_HEADERS, "Cache-Control": "private, no-cache"}
+TRACKING_PATH = "/t/{token:path}"
 MAX_TOKEN_LENGTH = 128  # issued tokens are 32 characters; longer ones are not sent to the database
 MAX_FORM_BYTES = 4096
 # Lookups of these never match (tokens and order ids are never empty), so a miss or an absurd
@@ -97,8 +108,9 @@ DELAY_TEXTS: Mapping[str, str] = {
 }
 
 StoreDep = Annotated[Store, Depends(get_store)]
-CarriersDep = Annotated[CarrierRegistry, Depends(get_carriers)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+if TYPE_CHECKING:
+    from ordertrack.web.app import App
 
 
 @dataclass(frozen=True)
@@ -286,7 +298,7 @@ def page(body: str, status_code: int = 200, headers: Mapping[str, str] | None = 
 
 
 def _form(
-    request: Request,
+    accept_language: str | None,
     template: str,
     *,
     error: str | None = None,
@@ -294,14 +306,14 @@ def _form(
     order_id: str = "",
     email: str = "",
 ) -> str:
-    """The lookup form (alone, or under the not-found message) in the browser's language.
+    """The lookup form (alone, or under the not-found message) in the language the browser asks for.
 
     `error`: `not_found` (one message for any mismatch) or `too_many` (rate limited, `wait_minutes`).
     """
     return render(
         template,
         {
-            "lang": negotiate(request.headers.get("accept-language")),
+            "lang": negotiate(accept_language),
             "error": error,
             "wait_minutes": wait_minutes,
             "order_id": order_id,
@@ -345,38 +357,104 @@ def _client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# -- the tracking page ---------------------------------------------------------------------------
+
+_HTML = (b"content-type", b"text/html; charset=utf-8")
+
+
+def _raw(headers: Mapping[str, str]) -> Headers:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+_TRACKING_HEADERS = [_HTML, *_raw(TRACKING_PAGE_HEADERS)]
+_NOT_FOUND_HEADERS = [_HTML, *_raw(PAGE_HEADERS)]
+_NOT_MODIFIED_DROPS = frozenset({b"content-type", b"content-length"})
+_TOKEN_STARTS = TRACKING_PATH.index("{")
+
+
+class TrackingPage:
+    """`GET /t/{token}`, as a plain ASGI app.
+
+    Every request makes one indexed lookup by token (`Store.tracking_stamp`), then:
+    - found: the page kept for this token and stamp (rendered on the first view of each version
+      of the order, from the order and its timeline), or a 304 when the browser has it;
+    - not found: the not-found page in the browser's language, rendered once per language.
+
+    Why this keeps a hit and a miss alike to whoever probes tokens: both make the same single
+    lookup and one dictionary lookup, then send bytes already made, so a warm hit costs what a
+    miss does (before the cache a hit cost more: a second query and a render). The one costlier
+    answer, a page's first view after a change, can only be caused and seen by someone holding the
+    valid token, who knows it exists. The cache is consulted only with the stamp the lookup found,
+    so nothing kept is served for a token the database no longer knows (a rotated link 404s at
+    once), and an unknown token can never reach it; a miss drops whatever the token had kept, so a
+    rotated token's page does not linger in memory.
+    """
+
+    def __init__(self) -> None:
+        self._not_found: dict[str, Rendered] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        res: Resources = scope["app"].state.resources
+        token = scope["path"][_TOKEN_STARTS:]
+        accept_language = if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"accept-language":
+                accept_language = value
+            elif name == b"if-none-match":
+                if_none_match = value
+        stamp = await res.store.tracking_stamp(token if len(token) <= MAX_TOKEN_LENGTH else _NO_MATCH)
+        found = None if stamp is None else res.cache.get(("page", token), stamp)
+        if found is None and stamp is not None:
+            found = await self._render(res, token, stamp)
+        if found is None:
+            res.cache.discard(("page", token))
+            status, answer = 404, self._not_found_page(accept_language)
+            headers, body = answer.headers, answer.body
+        elif found.matches(if_none_match):
+            status, headers, body = 304, [h for h in found.headers if h[0] not in _NOT_MODIFIED_DROPS], b""
+        else:
+            status, headers, body = 200, found.headers, found.body
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _render(self, res: Resources, token: str, stamp: Stamp) -> Rendered | None:
+        """The page for this version of the order, kept under the stamp the lookup found (a newer
+        order read here is kept under an older stamp at worst, which only renders it once more)."""
+        order, timeline = await res.store.get_tracking(token)
+        if order is None:  # the link was rotated since the lookup
+            return None
+        context = tracking_context(order, timeline, res.carriers, res.settings.default_time_zone)
+        rendered = Rendered.of(render("tracking.html", context).encode(), _TRACKING_HEADERS, etag=True)
+        res.cache.put(("page", token), stamp, rendered)
+        return rendered
+
+    def _not_found_page(self, accept_language: bytes | None) -> Rendered:
+        lang = negotiate(accept_language.decode("latin-1") if accept_language else None)
+        found = self._not_found.get(lang)
+        if found is None:
+            body = _form(lang, "not_found.html").encode()
+            found = self._not_found[lang] = Rendered.of(body, _NOT_FOUND_HEADERS)
+        return found
+
+
 # -- routes ------------------------------------------------------------------------------------
 
 
 def _router(limiter: LookupLimiter) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
-    # `:path` so that any /t/... (a token with a slash, a mangled link) gets this same 404 page.
-    @router.get("/t/{token:path}", response_class=HTMLResponse)
-    async def tracking_page(
-        token: str,
-        request: Request,
-        store: StoreDep,
-        carriers: CarriersDep,
-        settings: SettingsDep,
-    ) -> HTMLResponse:
-        """A hit and a miss both run the same read (token lookup and timeline) and one render."""
-        order, timeline = await store.get_tracking(token if len(token) <= MAX_TOKEN_LENGTH else _NO_MATCH)
-        if order is None:
-            return page(_form(request, "not_found.html"), 404)
-        context = tracking_context(order, timeline, carriers, settings.default_time_zone)
-        return page(render("tracking.html", context))
-
     @router.get("/t", response_class=HTMLResponse)
     async def lookup_form(request: Request) -> HTMLResponse:
-        return page(_form(request, "lookup.html"))
+        return page(_form(request.headers.get("accept-language"), "lookup.html"))
 
     @router.post("/t", response_class=HTMLResponse)
     async def lookup(request: Request, store: StoreDep) -> Response:
         """Order number + email -> 303 to the tracking page; one generic message for any mismatch."""
+        languages = request.headers.get("accept-language")
         wait = await limiter.attempt(store, _client_key(request))
         if wait is not None:
-            body = _form(request, "lookup.html", error="too_many", wait_minutes=max(1, math.ceil(wait / 60)))
+            minutes = max(1, math.ceil(wait / 60))
+            body = _form(languages, "lookup.html", error="too_many", wait_minutes=minutes)
             return page(body, 429, {"Retry-After": str(math.ceil(wait))})
         form = await _read_form(request)
         order_id = form.get("order_id", "").strip().lstrip("#").strip()
@@ -387,12 +465,13 @@ def _router(limiter: LookupLimiter) -> APIRouter:
         if order is not None and matches:
             target = f"/t/{quote(order.tracking_token, safe='')}"
             return RedirectResponse(target, status_code=303, headers=dict(PAGE_HEADERS))
-        body = _form(request, "lookup.html", error="not_found", order_id=order_id[:64], email=email[:254])
+        body = _form(languages, "lookup.html", error="not_found", order_id=order_id[:64], email=email[:254])
         return page(body, 400)
 
     return router
 
 
-def install(app: FastAPI, *, lookup_limit: RateLimit = LOOKUP_LIMIT) -> None:
+def install(app: "App", *, lookup_limit: RateLimit = LOOKUP_LIMIT) -> None:
     """Add the tracking page and the lookup form, rate limited per client over the read model."""
+    app.add_fast_lane(TRACKING_PATH, TrackingPage())
     app.include_router(_router(LookupLimiter(lookup_limit)))

@@ -10,11 +10,12 @@ from temporalio.client import Client
 from temporalio.runtime import MetricBuffer
 
 from ordertrack.connection import ConnectionSettingsError
-from ordertrack.serving import listen, serve_app
-from ordertrack.settings import Settings, split_bind
+from ordertrack.logs import configure_logging
+from ordertrack.serving import listen, serve_app, serve_workers
+from ordertrack.settings import Settings, get_settings, split_bind
 from ordertrack.startup import prepare_database
 from ordertrack.web import codec, ops
-from ordertrack.web.app import create_app
+from ordertrack.web.app import App, create_app
 
 
 async def serve(
@@ -96,3 +97,16 @@ def _metrics_placement(settings: Settings) -> str:
     if settings.metrics_token is not None:
         return "metrics at /metrics behind ORDERTRACK_METRICS_TOKEN"
     return "metrics off: set ORDERTRACK_HTTP_METRICS_BIND or ORDERTRACK_METRICS_TOKEN"
+
+
+def app_from_environment() -> App:
+    """The app of one `ordertrack serve --workers N` process: settings from the environment."""
+    configure_logging()
+    return create_app(get_settings())
+
+
+def serve_in_workers(host: str, port: int, workers: int) -> None:
+    """`workers` server processes on one port. Each keeps its own read cache (the lookup rate limit
+    is shared through the database) and migrates the schema at start unless MIGRATE_ON_START is off
+    (concurrent upgrades are serialised). The codec and metrics listeners are `serve`'s alone."""
+    serve_workers(f"{__name__}:{app_from_environment.__name__}", host, port, workers)

@@ -1,6 +1,7 @@
 """The read model on SQLite and (when reachable) PostgreSQL: migrations, idempotent writes, notifications."""
 
 import asyncio
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,6 +24,7 @@ from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import order_view
 from ordertrack.store import NotFoundError, NotificationKey, Store, create_engine, migrate
 from ordertrack.store.repository import NotificationStateError, OrderCursor, OrderFilter
+from ordertrack.store.stamps import BY_ORDER_ID, BY_TOKEN, Stamp, _EngineStamps, stamp_reader
 from ordertrack.store.tables import mail_recipients, metadata, notifications, orders
 from tests.factories import order_data
 
@@ -299,6 +301,106 @@ async def test_address_change_lands_even_after_a_newer_status(store: Store) -> N
     assert (stored.status, stored.version) == (OrderStatus.CONFIRMED, 3)
     assert (stored.shipping_address, stored.ship_city) == (new_address, "Campinas")
     assert [entry.seq for entry in await store.get_timeline("1001")] == [1, 2, 3]
+
+
+# -- stamps: the read path's one lookup ------------------------------------------------------------
+
+
+async def test_a_stamp_is_found_by_token_or_order_id(store: Store) -> None:
+    record, v1 = start("1001", token="a" * 32)
+    await store.save_order(record.model_copy(update={"time_zone": "Asia/Seoul"}))
+    await store.save_order(make_order("1002", token="b" * 32))
+
+    stamp = await store.tracking_stamp("a" * 32)
+
+    assert stamp == Stamp(
+        order_id="1001",
+        version=v1.version,
+        address_version=v1.version,
+        entries=len(v1.timeline),
+        locale="pt-BR",
+        time_zone="Asia/Seoul",
+    )
+    assert await store.order_stamp("1001") == stamp
+    assert (await store.order_stamp("1002"), await store.tracking_stamp("b" * 32)) == (
+        await store.tracking_stamp("b" * 32),
+        await store.order_stamp("1002"),
+    )
+    assert await store.tracking_stamp("c" * 32) is None
+    assert await store.order_stamp("404") is None
+
+
+async def test_a_stamp_moves_with_every_write_that_changes_what_an_order_shows(store: Store) -> None:
+    record, v1 = start(paid=False)
+    new_address = record.order.shipping_address.model_copy(update={"city": "Campinas"})
+    request = AddressChangeRequest(address=new_address, reason="customer moved", operator="maria")
+    v2 = on_address_change(v1, request, NOW + timedelta(minutes=1)).state
+    v3 = fulfil(v2, FulfillmentEvent.PAYMENT_CONFIRMED, 2)
+    await store.save_order(record)
+    stamps = [await store.order_stamp("1001")]
+
+    await store.record_change(change(record, v2, v3))  # the newer change lands first
+    stamps.append(await store.order_stamp("1001"))
+    await store.record_change(change(record, v1, v2, address=new_address))  # then the older one
+    stamps.append(await store.order_stamp("1001"))
+    await store.record_change(change(record, v1, v2, address=new_address))  # and again: no write
+    stamps.append(await store.order_stamp("1001"))
+
+    # The older change leaves the version alone, but its address and its entry still land.
+    assert [(s.version, s.address_version, s.entries) for s in stamps if s] == [
+        (1, 1, 1),
+        (3, 1, 2),
+        (3, 2, 3),
+        (3, 2, 3),
+    ]
+
+
+async def test_the_stamp_is_read_on_the_raw_driver_as_the_engine_reads_it(
+    store: Store, database_url: str
+) -> None:
+    await store.save_order(make_order("1001", token="a" * 32))
+    engine = create_engine(database_url)
+    try:
+        raw = stamp_reader(engine)
+        assert type(raw).__name__ == ("_SqliteStamps" if "sqlite" in database_url else "_AsyncpgStamps")
+        try:
+            for query, key in ((BY_TOKEN, "a" * 32), (BY_ORDER_ID, "1001"), (BY_TOKEN, "b" * 32)):
+                assert await raw.read(query, key) == await _EngineStamps(engine).read(query, key)
+        finally:
+            await raw.close()
+    finally:
+        await engine.dispose()
+    in_memory = create_engine("sqlite+aiosqlite:///:memory:")
+    assert type(stamp_reader(in_memory)).__name__ == "_EngineStamps"  # no other connection sees it
+    await in_memory.dispose()
+
+
+class LockedConnection:
+    """A sqlite3 connection that meets a lock, as one may during a checkpoint or a recovery."""
+
+    def execute(self, *args: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_sqlite_stamp_that_meets_a_lock_waits_for_it_off_the_event_loop(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'ordertrack.db'}"
+    await migrate(database_url)
+    store = Store.from_url(database_url)
+    try:
+        await store.save_order(make_order("1001", token="a" * 32))
+        engine = create_engine(database_url)
+        reader = stamp_reader(engine)
+        reader._connection = LockedConnection()  # type: ignore[attr-defined]
+        try:
+            assert await reader.read(BY_TOKEN, "a" * 32) == await store.tracking_stamp("a" * 32)
+        finally:
+            await reader.close()
+            await engine.dispose()
+    finally:
+        await store.close()
 
 
 async def test_list_orders_filters_by_status_newest_first(store: Store) -> None:

@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
 from ordertrack.settings import ApiKey, Settings
+from ordertrack.store import Store
 from ordertrack.web.app import create_app
 from tests.factories import order_data
 from worker import order_worker
@@ -63,6 +64,18 @@ def api_settings(tmp_path: Path, smtp_port: int, **changes: Any) -> Settings:
     }
     values.update(changes)
     return Settings(**values)
+
+
+class CountingStore:
+    """Records the read model calls a request makes."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self._store, name)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import json
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
+from ordertrack.domain import machine
+from ordertrack.domain.messages import FulfillmentUpdate
+from ordertrack.domain.models import Order
+from ordertrack.domain.records import ChangeRecord, OrderRecord
+from ordertrack.domain.statuses import FulfillmentEvent
+from ordertrack.domain.view import order_view
 from ordertrack.mail.sink import MailSink
+from ordertrack.store import Store
 from ordertrack.web.middleware import MAX_BODY_BYTES
 from tests.factories import order_data
 from tests.web.conftest import (
@@ -21,11 +29,13 @@ from tests.web.conftest import (
     PUBLIC_URL,
     SHOP_KEY,
     Api,
+    CountingStore,
     api_settings,
     new_order_id,
     running_api,
 )
 
+NOW = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 ADDRESS = {
     "name": "Ana Souza",
     "line1": "Rua Oscar Freire 10",
@@ -447,6 +457,37 @@ async def test_get_reads_the_read_model_only(api: Api, monkeypatch: pytest.Monke
     assert response.json()["order_id"] == order_id
 
 
+async def test_a_read_is_one_lookup_while_the_order_is_unchanged(app_only: Api) -> None:
+    """The answer is made once per change of the order and kept; each read asks only whether the
+    order changed (`Store.order_stamp`)."""
+    store: Store = app_only.app.state.resources.store
+    order = Order.model_validate(order_data(order_id=new_order_id()))
+    started = machine.on_start(order, NOW)
+    token = "read-path-token-" + "x" * 16
+    view = order_view(order, started.state, token)
+    await store.save_order(OrderRecord(order=order, workflow_id="w", tracking_token=token, view=view))
+    counting = CountingStore(store)
+    app_only.app.state.resources.store = counting
+    path = f"/api/orders/{order.order_id}"
+
+    reads = [await app_only.http.get(path, headers=app_only.shop) for _ in range(2)]
+    calls, counting.calls = counting.calls, []
+    picking = machine.on_fulfillment(
+        started.state, FulfillmentUpdate(event=FulfillmentEvent.PICKING_STARTED), NOW + timedelta(hours=1)
+    )
+    await store.record_change(
+        ChangeRecord(view=order_view(order, picking.state, token), entries=picking.entries)
+    )
+    changed = await app_only.http.get(path, headers=app_only.shop)
+
+    assert calls == ["order_stamp", "get_order_with_timeline", "order_stamp"]
+    assert counting.calls == ["order_stamp", "get_order_with_timeline"]
+    assert reads[0].content == reads[1].content
+    assert reads[0].headers["content-type"] == "application/json"
+    assert reads[0].json()["status"] == "confirmed" and changed.json()["status"] == "picking"
+    assert [entry["status"] for entry in changed.json()["timeline"]][-1] == "picking"
+
+
 # -- errors, health, metrics, schema -----------------------------------------------------------
 
 
@@ -456,7 +497,7 @@ async def test_an_unexpected_error_is_a_500_without_a_trace(
     async def broken(order_id: str) -> None:
         raise RuntimeError("secret internals at /srv/db")
 
-    monkeypatch.setattr(api.app.state.resources.store, "get_order_with_timeline", broken)
+    monkeypatch.setattr(api.app.state.resources.store, "order_stamp", broken)
 
     response = await api.http.get("/api/orders/1001", headers=api.shop)
 

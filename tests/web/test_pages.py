@@ -6,7 +6,7 @@ workflow would have written.
 
 import html
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,12 +19,18 @@ from fastapi import FastAPI
 from sqlalchemy import column, table
 
 from ordertrack.domain import machine
-from ordertrack.domain.messages import CancelRequest, FulfillmentUpdate, TokenRotationRequest
+from ordertrack.domain.messages import (
+    AddressChangeRequest,
+    CancelRequest,
+    FulfillmentUpdate,
+    TokenRotationRequest,
+)
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import ChangeRecord, OrderRecord
 from ordertrack.domain.state import DelayKind, OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
+from ordertrack.domain.timeline import EntryKind, TimelineEntry
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
 from ordertrack.domain.view import order_view
 from ordertrack.locales import SUPPORTED_LOCALES, negotiate, resolve_locale
@@ -42,11 +48,13 @@ from ordertrack.web.pages import (
     SIDE_STATES,
     SIDE_TEXTS,
     STATUS_LABELS,
+    TRACKING_PAGE_HEADERS,
     LookupLimiter,
     RateLimit,
     render,
 )
 from tests.factories import order_data
+from tests.web.conftest import CountingStore
 
 T0 = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 BRT = timezone(timedelta(hours=-3))
@@ -179,6 +187,9 @@ class Site:
     client: httpx.AsyncClient
 
 
+SCRAPE_TOKEN = "pages-scrape-token"
+
+
 @asynccontextmanager
 async def open_site(database_url: str, default_time_zone: str = "UTC") -> AsyncIterator[Site]:
     """The app on `database_url` (migrated on start); settings spelled out, none from the environment
@@ -187,6 +198,7 @@ async def open_site(database_url: str, default_time_zone: str = "UTC") -> AsyncI
         database_url=database_url,
         simulated_carrier_url=CARRIER_SITE,
         default_time_zone=default_time_zone,
+        metrics_token=SCRAPE_TOKEN,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -200,6 +212,11 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}"
 
 
+def database_url_of(site: Site) -> str:
+    url: str = site.app.state.resources.settings.database_url
+    return url
+
+
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     async with open_site(database_url(tmp_path)) as site:
@@ -211,8 +228,8 @@ def text_of(page: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.split("</style>")[-1])).split())
 
 
-def assert_hygiene(response: httpx.Response) -> None:
-    for name, value in PAGE_HEADERS.items():
+def assert_hygiene(response: httpx.Response, expected: Mapping[str, str] = PAGE_HEADERS) -> None:
+    for name, value in expected.items():
         assert response.headers.get(name) == value, name
 
 
@@ -539,6 +556,7 @@ async def test_unknown_token_is_a_404_page(site: Site) -> None:
 
 async def test_a_rotated_token_serves_the_new_link_and_404s_the_old(site: Site) -> None:
     seeded = await seed_order(site.store)
+    assert (await site.client.get(f"/t/{TOKEN}")).status_code == 200  # the old link's page is kept
     request = TokenRotationRequest(
         tracking_token="fresh-token-after-rotation", reason="leaked", operator="rita"
     )
@@ -552,38 +570,190 @@ async def test_a_rotated_token_serves_the_new_link_and_404s_the_old(site: Site) 
     assert "leaked" not in fresh.text  # the operator's reason stays internal
 
 
-class CountingStore:
-    """Records the read model calls a request makes."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        self.calls.append(name)
-        return getattr(self._store, name)
-
-
 async def test_a_miss_does_the_same_work_as_a_hit(site: Site) -> None:
+    """One lookup by token either way, then bytes already made: the page kept for the order's
+    version, or the not-found page. Only the first view of a version renders (see TrackingPage)."""
     await seed_order(site.store)
     counting = CountingStore(site.store)
     site.app.state.resources.store = counting
 
+    first = await site.client.get(f"/t/{TOKEN}")
+    first_calls, counting.calls = counting.calls, []
     hit = await site.client.get(f"/t/{TOKEN}")
     hit_calls, counting.calls = counting.calls, []
-    miss = await site.client.get("/t/not-a-token-of-ours-xxxxxxxxxxxx")
+    miss = await site.client.get(f"/t/{TOKEN[:-1]}X")
 
-    assert (hit.status_code, miss.status_code) == (200, 404)
-    assert hit_calls == counting.calls == ["get_tracking"]
+    assert (first.status_code, hit.status_code, miss.status_code) == (200, 200, 404)
+    assert first_calls == ["tracking_stamp", "get_tracking"]
+    assert hit_calls == counting.calls == ["tracking_stamp"]
+    assert hit.text == first.text
 
 
-@pytest.mark.parametrize("path", [f"/t/{TOKEN}", "/t/unknown", "/t"])
-async def test_every_page_carries_capability_url_hygiene_headers(site: Site, path: str) -> None:
+async def test_a_revisit_of_an_unchanged_order_is_a_304(site: Site) -> None:
+    await seed_order(site.store)
+
+    first = await site.client.get(f"/t/{TOKEN}")
+    etag = first.headers["etag"]
+    again = await site.client.get(f"/t/{TOKEN}", headers={"If-None-Match": etag})
+    weak_in_a_list = await site.client.get(f"/t/{TOKEN}", headers={"If-None-Match": f'"x", W/{etag}'})
+    other = await site.client.get(f"/t/{TOKEN}", headers={"If-None-Match": '"another-version"'})
+
+    assert first.status_code == 200 and etag.startswith('"')
+    assert_hygiene(first, TRACKING_PAGE_HEADERS)
+    assert first.headers["cache-control"] == "private, no-cache"  # the browser only, revalidated
+    for response in (again, weak_in_a_list):
+        assert (response.status_code, response.content) == (304, b"")
+        assert response.headers["etag"] == etag
+        assert_hygiene(response, TRACKING_PAGE_HEADERS)
+        assert "content-length" not in response.headers or response.headers["content-length"] == "0"
+    assert (other.status_code, other.text, other.headers["etag"]) == (200, first.text, etag)
+
+
+async def test_an_unknown_token_is_a_404_whatever_etag_it_sends(site: Site) -> None:
+    await seed_order(site.store)
+    etag = (await site.client.get(f"/t/{TOKEN}")).headers["etag"]
+
+    for tag in (etag, "*"):
+        response = await site.client.get(f"/t/{TOKEN[:-1]}X", headers={"If-None-Match": tag})
+        assert response.status_code == 404
+        assert "etag" not in response.headers
+        assert_hygiene(response)
+
+
+async def test_a_change_of_the_order_shows_at_once_under_a_new_etag(site: Site) -> None:
+    seeded = await seed_order(site.store, locale="en")
+    before = await site.client.get(f"/t/{TOKEN}")
+    assert re.search(r'<h1 id="status">In transit</h1>', before.text)
+
+    done = TrackingEvent(at=T0 + timedelta(hours=40), status=OrderStatus.DELIVERED, message="Delivered")
+    snapshot = TrackingSnapshot(
+        carrier="simulated",
+        tracking_number="SIM-ONTIME-1001",
+        status=OrderStatus.DELIVERED,
+        events=[done],
+        estimated_delivery=datetime(2026, 11, 24, tzinfo=BRT),
+    )
+    delivered = machine.on_tracking(seeded.state, snapshot, TimingPolicy(), T0 + timedelta(hours=41))
+    await _apply(site.store, seeded, delivered)
+    after = await site.client.get(f"/t/{TOKEN}", headers={"If-None-Match": before.headers["etag"]})
+
+    assert after.status_code == 200
+    assert re.search(r'<h1 id="status">Delivered</h1>', after.text)
+    assert after.headers["etag"] != before.headers["etag"]
+
+
+async def test_an_entry_or_an_address_landing_late_still_shows(site: Site) -> None:
+    """A change older than the stored one leaves the version alone, but its timeline entry and its
+    address still land in the read model, and so on the page."""
+    seeded = await seed_order(site.store, locale="en", journey="confirmed")
+    older = seeded.state
+    new_address = seeded.order.shipping_address.model_copy(update={"city": "Campinas"})
+    change_address = AddressChangeRequest(address=new_address, reason="moved", operator="rita")
+    moved = machine.on_address_change(older, change_address, T0 + timedelta(hours=1))
+    picking = FulfillmentUpdate(event=FulfillmentEvent.PICKING_STARTED)
+    newer = machine.on_fulfillment(moved.state, picking, T0 + timedelta(hours=2))
+    await _apply(site.store, seeded, newer)  # the newer change lands first
+    first = await site.client.get(f"/t/{TOKEN}")
+
+    late = ChangeRecord(
+        view=order_view(seeded.order, moved.state, TOKEN),
+        entries=moved.entries,
+        shipping_address=new_address,
+        time_zone=seeded.time_zone,
+    )
+    assert await site.store.record_change(late) is True  # the address lands; the version stays
+    after = await site.client.get(f"/t/{TOKEN}")
+
+    assert "São Paulo, BR" in text_of(first.text) and "Campinas, BR" in text_of(after.text)
+    assert after.headers["etag"] != first.headers["etag"]
+
+
+async def test_a_timeline_entry_landing_late_shows(site: Site) -> None:
+    seeded = await seed_order(site.store, locale="en")
+    first = await site.client.get(f"/t/{TOKEN}")
+    scan = TimelineEntry(
+        seq=len(seeded.state.timeline) + 5,  # as an older change's entry would, after a newer one
+        at=T0 + timedelta(hours=21),
+        kind=EntryKind.SCAN,
+        status=OrderStatus.IN_TRANSIT,
+        message="Left the sorting facility",
+        actor="carrier",
+    )
+    view = order_view(seeded.order, seeded.state, TOKEN)
+    assert await site.store.record_change(ChangeRecord(view=view, entries=(scan,))) is False
+
+    after = await site.client.get(f"/t/{TOKEN}")
+
+    assert "Left the sorting facility" not in first.text
+    assert "Left the sorting facility" in text_of(after.text)
+
+
+@pytest.mark.parametrize(
+    ("column_name", "value", "shown"),
+    [("locale", "ko", '<html lang="ko">'), ("time_zone", "Asia/Seoul", "Times in Seoul.")],
+)
+async def test_the_orders_locale_and_time_zone_are_part_of_what_the_page_is_kept_for(
+    site: Site, column_name: str, value: str, shown: str
+) -> None:
+    """Written without a new version (a repair by hand): the kept page still is not served."""
+    await seed_order(site.store, locale="en")
+    first = await site.client.get(f"/t/{TOKEN}")
+    engine = create_engine(database_url_of(site))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(orders.update().values({column_name: value}))
+    finally:
+        await engine.dispose()
+
+    after = await site.client.get(f"/t/{TOKEN}")
+
+    assert shown not in first.text and shown in after.text
+
+
+async def test_the_not_found_page_follows_each_visitors_language(site: Site) -> None:
+    pages = {
+        lang: await site.client.get("/t/unknown", headers={"Accept-Language": lang})
+        for lang in ("ko", "ca", "ko", "pt-BR;q=0.9, en;q=0.1")
+    }
+
+    assert [re.search(r'<html lang="([^"]+)"', r.text).group(1) for r in pages.values()] == [  # type: ignore[union-attr]
+        "ko",
+        "ca",
+        "pt-BR",
+    ]
+    for response in pages.values():
+        assert response.status_code == 404
+        assert_hygiene(response)
+
+
+async def test_the_page_is_counted_and_carries_a_request_id(site: Site) -> None:
+    await seed_order(site.store)
+
+    hits = [await site.client.get(f"/t/{TOKEN}") for _ in range(2)]
+    miss = await site.client.get("/t/unknown")
+    posted = await site.client.post(f"/t/{TOKEN}")
+    text = (await site.client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})).text
+
+    assert all(len(r.headers["x-request-id"]) == 16 for r in (*hits, miss))
+    assert hits[0].headers["x-request-id"] != hits[1].headers["x-request-id"]
+    assert posted.status_code == 405
+    for status, count in (("200", 2), ("404", 1)):
+        line = f'ordertrack_http_requests_total{{method="GET",route="/t/{{token:path}}",status="{status}"}}'
+        assert f"{line} {count:.1f}" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [(f"/t/{TOKEN}", TRACKING_PAGE_HEADERS), ("/t/unknown", PAGE_HEADERS), ("/t", PAGE_HEADERS)],
+)
+async def test_every_page_carries_capability_url_hygiene_headers(
+    site: Site, path: str, expected: Mapping[str, str]
+) -> None:
     await seed_order(site.store)
 
     response = await site.client.get(path)
 
-    assert_hygiene(response)
+    assert_hygiene(response, expected)
     assert '<meta name="robots" content="noindex, nofollow">' in response.text
 
 
