@@ -25,12 +25,14 @@ end, side by side. Takes minutes (about 15 at 20,000 on 2 cores); it stops by it
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import random
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -195,6 +197,17 @@ def sdk_metrics(text_format: str) -> dict[str, float]:
     return totals
 
 
+def sqlite_table_bytes(path: Path) -> dict[str, int]:
+    """Bytes of each table with its indexes (SQLite's dbstat), after moving the WAL into the file."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        query = (
+            "SELECT coalesce(m.tbl_name, s.name), sum(s.pgsize) FROM dbstat AS s "
+            "LEFT JOIN sqlite_master AS m ON m.name = s.name GROUP BY 1"
+        )
+        return {table: int(used) for table, used in db.execute(query)}
+
+
 async def wait_until(what: str, check: Callable[[], Awaitable[bool]], patience: float) -> None:
     deadline = time.monotonic() + patience
     while True:
@@ -260,6 +273,16 @@ class Window:
             f"{self.mark:>8,} {self.started_rate:>10.1f} {self.set_up_rate:>9.1f} {worker:>11.0%} "
             f"{server:>11.0%} {megabytes(self.rss):>11} {cache:>6}"
         )
+
+
+READ_MODEL_TABLES = ("orders", "timeline_events", "notifications", "mail_recipients")
+
+
+@dataclass
+class ReadModelSize:
+    rows: dict[str, int] = field(default_factory=dict)
+    table_bytes: dict[str, int] = field(default_factory=dict)  # with the table's indexes
+    total: int = 0  # the database (SQLite: its files)
 
 
 @dataclass
@@ -638,24 +661,27 @@ class Bench:
                 sizes[kind] = (statistics.mean(events), statistics.mean(size))
         return sizes
 
-    async def read_model_size(self) -> dict[str, int]:
+    async def read_model_size(self) -> "ReadModelSize":
+        """Rows and bytes (with indexes) of each table, and of the whole database."""
         engine = create_engine(self.database_url)
-        sizes: dict[str, int] = {}
+        size = ReadModelSize()
         try:
             async with engine.connect() as db:
-                for table in ("orders", "timeline_events", "notifications", "mail_recipients"):
-                    sizes[f"rows {table}"] = (
-                        await db.execute(text(f"SELECT count(*) FROM {table}"))
-                    ).scalar_one()
+                for table in READ_MODEL_TABLES:
+                    rows = await db.execute(text(f"SELECT count(*) FROM {table}"))
+                    size.rows[table] = rows.scalar_one()
                 if self.args.postgres:
+                    for table in READ_MODEL_TABLES:
+                        query = text(f"SELECT pg_total_relation_size('{table}')")
+                        size.table_bytes[table] = (await db.execute(query)).scalar_one()
                     query = text("SELECT pg_database_size(current_database())")
-                    sizes["bytes"] = (await db.execute(query)).scalar_one()
+                    size.total = (await db.execute(query)).scalar_one()
         finally:
             await engine.dispose()
         if not self.args.postgres:
-            sizes["bytes"] = sum(p.stat().st_size for p in self.workdir.glob("orders.db*"))
-        sizes["empty bytes"] = self.empty_db_bytes
-        return sizes
+            size.table_bytes = sqlite_table_bytes(self.workdir / "orders.db")
+            size.total = sum(p.stat().st_size for p in self.workdir.glob("orders.db*"))
+        return size
 
     def print_table(self, report: dict[str, object]) -> None:
         args, run = self.args, self.run
@@ -713,16 +739,18 @@ class Bench:
             f"{activities:,.0f} activities ({activities / args.orders:.1f} per order), "
             f"{evictions:,.0f} forced cache evictions"
         )
-        sizes = report["read model"]
-        assert isinstance(sizes, dict)
-        print(f"\nread model ({kind})")
-        for key, value in sizes.items():
-            if key.startswith("rows"):
-                print(f"  {key:<34} {value:>10,}")
-        grown = sizes["bytes"] - sizes["empty bytes"]
+        size = report["read model"]
+        assert isinstance(size, ReadModelSize)
+        print(f"\nread model ({kind}; sizes with indexes)")
+        print(f"  {'table':<18} {'rows':>9} {'size':>11} {'bytes/row':>10}")
+        for table in READ_MODEL_TABLES:
+            rows, used = size.rows[table], size.table_bytes.get(table, 0)
+            per_row = f"{used / rows:,.0f}" if rows else "-"
+            print(f"  {table:<18} {rows:>9,} {megabytes(used):>11} {per_row:>10}")
+        grown = size.total - self.empty_db_bytes
         print(
-            f"  size {megabytes(sizes['bytes'])} (empty schema {megabytes(sizes['empty bytes'])}); "
-            f"{grown / max(sizes['rows orders'], 1) / 1024:.2f} KiB per order"
+            f"  whole database {megabytes(size.total)} (empty schema {megabytes(self.empty_db_bytes)}): "
+            f"{grown / max(size.rows['orders'], 1) / 1024:.2f} KiB per order"
         )
         print(f"  emails received by the SMTP sink: {report['emails']:,}")
         print(
@@ -800,7 +828,7 @@ async def run_bench(args: argparse.Namespace, workdir: Path, children: Children)
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     try:
         await migrate(bench.database_url)
-        bench.empty_db_bytes = (await bench.read_model_size())["bytes"]
+        bench.empty_db_bytes = (await bench.read_model_size()).total
         await asyncio.wait_for(bench.main(), timeout=args.max_minutes * 60)
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None  # SIGTERM: stopped like Ctrl-C
@@ -853,6 +881,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.sink:
         run_sink(int(args.sink[0]), Path(args.sink[1]))
         return
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress shows as it comes, also through a pipe
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing (apt-get install wrk)")
     try:
