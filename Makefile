@@ -44,10 +44,13 @@ messages: $(STAMP)
 	$(BIN)/python -m ordertrack.mail.catalogs update
 	$(BIN)/python -m ordertrack.mail.catalogs check
 
+# scale.py takes the longest: tens of minutes for its 20,000 orders on 2 cores (docs/scale.md);
+# `$(BIN)/python bench/scale.py --orders 2000` gives a quicker look.
 bench: $(STAMP)
 	$(BIN)/python bench/history_growth.py
 	$(BIN)/python bench/read_path.py
 	$(BIN)/python bench/read_path.py --postgres
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -74,6 +74,7 @@ SAMPLE_EVERY = 1.0  # seconds between RSS samples
 HISTORY_SAMPLE = 30  # workflows whose history is fetched, of each kind
 WRK_CONNECTIONS = 16  # as bench/read_path.py's concurrent clients
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+FINAL_NUMBERS_PATIENCE = 600.0  # seconds for the counts and sizes at the end
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 WRK_SCRIPT = """\
@@ -327,6 +328,9 @@ class Bench:
         self.database_url = f"sqlite+aiosqlite:///{workdir / 'orders.db'}"
         self.worker_pid = 0
         self.empty_db_bytes = 0
+        self.began = time.monotonic()
+        self.gave_up = False
+        self.shipped: list[int] = []  # numbers of the orders shipped
         self.progressed = asyncio.Event()  # set whenever watch_progress has read new counts
         self.to_ship: deque[int] = deque()  # numbers of orders to ship, oldest first
         self.ship_asked = 0
@@ -460,8 +464,9 @@ class Bench:
     def ship_due(self, client: Client, number: int, *, all_now: bool = False) -> None:
         """Ship the queued orders at least 2 x cache orders older than `number` (all, at the end)."""
         while self.to_ship and (all_now or self.to_ship[0] + 2 * self.args.cache <= number):
-            order_id = f"scale-{self.prefix}-{self.to_ship.popleft():06d}"
-            task = asyncio.create_task(self.ship(client, order_id))
+            number = self.to_ship.popleft()
+            task = asyncio.create_task(self.ship(client, f"scale-{self.prefix}-{number:06d}"))
+            self.shipped.append(number)
             self.shipping_tasks.add(task)
             task.add_done_callback(self.shipping_tasks.discard)
             self.ship_asked += 1
@@ -556,18 +561,27 @@ class Bench:
         ]
         scenario = asyncio.create_task(self.scenario(client))
         try:
-            # A watcher ends only by failing (a process died): then so does the run.
-            await asyncio.wait([scenario, *watchers], return_when=asyncio.FIRST_COMPLETED)
+            # A watcher ends only by failing (a process died): then so does the run. Out of time,
+            # the run stops where it is and reports what it measured.
+            budget = args.max_minutes * 60 - (time.monotonic() - self.began)
+            await asyncio.wait([scenario, *watchers], timeout=budget, return_when=asyncio.FIRST_COMPLETED)
             for watcher in watchers:
                 if watcher.done():
                     watcher.result()
-            await scenario
+            if scenario.done():
+                scenario.result()
+            else:
+                self.gave_up = True
+                print(
+                    f"GAVE UP after --max-minutes {args.max_minutes:g}: {self.run.started:,} orders started, "
+                    f"{self.run.set_up:,} set up; the report covers those"
+                )
         finally:
             tasks = [scenario, *watchers, *self.shipping_tasks]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        report = await self.final_numbers(client)
+        report = await asyncio.wait_for(self.final_numbers(client), timeout=FINAL_NUMBERS_PATIENCE)
         self.print_table(report)
 
     async def scenario(self, client: Client) -> None:
@@ -645,10 +659,10 @@ class Bench:
     async def history_sizes(self, client: Client) -> dict[str, tuple[float, float]]:
         """Events and bytes per history, averaged over a sample of set-up-only and shipped orders."""
         sizes: dict[str, tuple[float, float]] = {}
-        numbers = list(range(self.args.orders))
+        shipped = set(self.shipped)
         kinds = {
-            "confirmed": [n for n in numbers if n % SHIP_EVERY],
-            "shipped": [n for n in numbers if n % SHIP_EVERY == 0],
+            "confirmed": [n for n in range(self.run.started) if n not in shipped],
+            "shipped": self.shipped,
         }
         for kind, candidates in kinds.items():
             events, size = [], []
@@ -688,9 +702,11 @@ class Bench:
         kind = "PostgreSQL" if args.postgres else "SQLite"
         print()
         print(
-            f"== scale: {args.orders:,} open orders, one dev server, one worker (cache {args.cache}), "
+            f"== scale: {run.started:,} open orders, one dev server, one worker (cache {args.cache}), "
             f"read model {kind}, {os.cpu_count()} cores =="
         )
+        if self.gave_up:
+            print(f"(stopped early by --max-minutes {args.max_minutes:g}: {args.orders:,} were asked for)")
         print(
             f"\nstart rate per {self.args.window:,} orders (client starts; set up = confirmation email sent)"
         )
@@ -727,7 +743,7 @@ class Bench:
         assert isinstance(temporal_db, int)
         print(
             f"  dev server's SQLite file: {megabytes(temporal_db)} "
-            f"({temporal_db / args.orders / 1024:.1f} KiB per open order)"
+            f"({temporal_db / max(run.started, 1) / 1024:.1f} KiB per open order)"
         )
         metrics = report["metrics"]
         assert isinstance(metrics, dict)
@@ -735,8 +751,8 @@ class Bench:
         activities = metrics.get("temporal_activity_execution_latency_count", 0.0)
         evictions = metrics.get("temporal_sticky_cache_total_forced_eviction", 0.0)
         print(
-            f"  worker: {tasks:,.0f} workflow tasks ({tasks / args.orders:.1f} per order), "
-            f"{activities:,.0f} activities ({activities / args.orders:.1f} per order), "
+            f"  worker: {tasks:,.0f} workflow tasks ({tasks / max(run.started, 1):.1f} per order), "
+            f"{activities:,.0f} activities ({activities / max(run.started, 1):.1f} per order), "
             f"{evictions:,.0f} forced cache evictions"
         )
         size = report["read model"]
@@ -806,7 +822,7 @@ class Bench:
             f"({growth:+.1%}); range after filling {megabytes(low)} - {megabytes(high)} "
             f"({spread:.1%} of the value at filling){per_workflow}"
         )
-        half = next((s for s in samples if s.set_up >= max(self.args.orders // 2, full.set_up)), None)
+        half = next((s for s in samples if s.set_up >= max(samples[-1].set_up // 2, full.set_up)), None)
         if half is not None and half is not samples[-1]:
             yield (
                 f"second half ({half.set_up:,} orders set up -> {samples[-1].set_up:,}): "
@@ -829,7 +845,8 @@ async def run_bench(args: argparse.Namespace, workdir: Path, children: Children)
     try:
         await migrate(bench.database_url)
         bench.empty_db_bytes = (await bench.read_model_size()).total
-        await asyncio.wait_for(bench.main(), timeout=args.max_minutes * 60)
+        # A backstop: main stops by itself after --max-minutes and reports.
+        await asyncio.wait_for(bench.main(), timeout=args.max_minutes * 60 + 2 * FINAL_NUMBERS_PATIENCE)
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None  # SIGTERM: stopped like Ctrl-C
     except TimeoutError:
