@@ -44,13 +44,16 @@ messages: $(STAMP)
 	$(BIN)/python -m ordertrack.mail.catalogs update
 	$(BIN)/python -m ordertrack.mail.catalogs check
 
-# Takes minutes: the fault bench alone runs about six (200 orders, faults, drain).
+# Takes a while: the fault bench runs about six minutes (200 orders, faults, drain); scale.py
+# the longest, tens of minutes for its 20,000 orders on 2 cores
+# (`$(BIN)/python bench/scale.py --orders 2000` gives a quicker look).
 bench: $(STAMP)
 	$(BIN)/python bench/cost_per_order.py
 	$(BIN)/python bench/history_growth.py
 	$(BIN)/python bench/read_path.py
 	$(BIN)/python bench/read_path.py --postgres
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
