@@ -45,7 +45,7 @@ async def test_workers_share_the_port_and_serve_the_same_page(tmp_path: Path) ->
             async with asyncio.timeout(STARTUP):
                 while True:
                     try:
-                        if (await http.get("/healthz")).status_code == 200:
+                        if (await http.get("/livez")).status_code == 200:  # no Temporal here
                             break
                     except httpx.TransportError:
                         pass

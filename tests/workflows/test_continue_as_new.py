@@ -103,16 +103,6 @@ async def run_histories(client: Client, workflow_id: str, first_run_id: str) -> 
     return runs
 
 
-async def wait_for_next_run(handle: WorkflowHandle[OrderWorkflow, OrderView], run_id: str) -> str:
-    """The id of the run that followed `run_id`, once there is one."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            latest = (await handle.describe()).run_id
-            if latest and latest != run_id:
-                return latest
-            await asyncio.sleep(0.05)
-
-
 def scans(view: OrderView) -> int:
     return sum(1 for entry in view.timeline if entry.kind == EntryKind.SCAN)
 
@@ -137,14 +127,8 @@ async def test_continue_as_new_carries_the_whole_order(harness: Harness):
     await ship(harness, order, tracking_number)
     shipped = await handle.query(OrderWorkflow.status)
 
-    # Start, confirmation and three warehouse updates pass 40 events; the next step that wakes the
-    # loop (the first poll's answer) finds continue-as-new suggested, so the journey's scans below
-    # all reach a later run.
-    await wait_for_next_run(handle, first_run_id)
-    carried = await wait_for(handle, lambda view: view.version >= shipped.version)
-    assert carried.timeline[: len(shipped.timeline)] == shipped.timeline
-    assert carried.tracking_token == started.tracking_token
-
+    # The pushes below pass 40 events wherever the warehouse updates left the count (it depends on
+    # how workflow tasks batch), so the server suggests continue-as-new during the journey.
     journey = journeys.journey_for(tracking_number)
     for reached, step in enumerate(journey.steps, start=1):
         snapshot = journeys.snapshot_at(tracking_number, first_seen, first_seen + step.after, speed=1.0)
@@ -153,6 +137,7 @@ async def test_continue_as_new_carries_the_whole_order(harness: Harness):
 
     result = await asyncio.wait_for(handle.result(), timeout=WAIT)  # follows the runs to the last one
     assert result.status == OrderStatus.COMPLETED and not result.delayed
+    assert result.timeline[: len(shipped.timeline)] == shipped.timeline  # carried over, unchanged
 
     # It did continue as new, at least once, because the server suggested it.
     runs = await run_histories(harness.client, started.workflow_id, first_run_id)
