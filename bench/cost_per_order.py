@@ -6,7 +6,9 @@ the path orders took before the patch (the workflow with the patch forced off, a
 before it still run) and once on today's. Printed per journey: billable actions by kind, counted
 from the history the way Cloud bills them (`tests/workflows/costs.py`; a poll's attempts as the
 worker ran them, since a poll cancelled while it waits leaves them out of history), carrier calls
-and history events, side by side with the ratio after/before.
+and history events, side by side with the ratio after/before; then, for today's path, what the
+order leaves behind: its history's size in bytes (what Temporal keeps and Cloud bills as storage) and
+its rows and bytes in the read model, by table (SQLite's own page accounting, `dbstat`).
 
     .venv/bin/python bench/cost_per_order.py [--journeys SIM-ONTIME- SIM-LOST- ...]
 
@@ -16,6 +18,7 @@ the hour the simulated carrier goes out for delivery, which follows the hour it 
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 import tempfile
 import uuid
@@ -74,6 +77,28 @@ class Cost:
     actions: Counter[str]
     carrier_calls: int
     events: int
+    history_bytes: int
+    read_model: dict[str, tuple[int, int]]  # table: (rows, bytes of its rows and index entries)
+
+
+def read_model_footprint(database: Path) -> dict[str, tuple[int, int]]:
+    """Rows and payload bytes per table of a read model that holds this one order (and the indexes'
+    entries for them, counted with their table), from SQLite's `dbstat`."""
+    with sqlite3.connect(database) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        footprint = {}
+        for table in tables:
+            if table.startswith("sqlite_") or table == "alembic_version":
+                continue
+            (rows,) = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+            (size,) = db.execute(
+                "SELECT coalesce(sum(payload), 0) FROM dbstat WHERE name = ? OR name IN "
+                "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?)",
+                (table, table),
+            ).fetchone()
+            if rows:
+                footprint[table] = (rows, size)
+        return footprint
 
 
 async def run_journey(prefix: str, workflow_class: type) -> Cost:
@@ -87,12 +112,12 @@ async def run_journey(prefix: str, workflow_class: type) -> Cost:
         with MailSink(workdir / "mail", port=free_port()) as sink:
             queue = f"bench-{uuid.uuid4().hex[:8]}"
             async with order_worker(env, workdir, sink, queue, workflow=workflow_class) as harness:
-                return await _run(harness, prefix)
+                return await _run(harness, prefix, workdir / "orders.db")
     finally:
         await env.shutdown()
 
 
-async def _run(harness: Harness, prefix: str) -> Cost:
+async def _run(harness: Harness, prefix: str, database: Path) -> Cost:
     order = new_order()
     handle = await start(harness, order)
 
@@ -104,7 +129,13 @@ async def _run(harness: Harness, prefix: str) -> Cost:
     await ship(harness, order, number)
     await harness.run_to_end(handle)
     events = (await handle.fetch_history()).events
-    return Cost(billable_actions(events, harness.attempts), harness.carrier.calls[number], len(events))
+    return Cost(
+        billable_actions(events, harness.attempts),
+        harness.carrier.calls[number],
+        len(events),
+        sum(event.ByteSize() for event in events),
+        read_model_footprint(database),
+    )
 
 
 def ratio(before: int, after: int) -> str:
@@ -138,6 +169,12 @@ async def main(prefixes: list[str]) -> None:
         actions = f"{sum(before.actions.values())} -> {sum(after.actions.values())}"
         calls = f"{before.carrier_calls} -> {after.carrier_calls}"
         print(f"{prefix:<16}{actions:>16}{calls:>18}{f'{before.events} -> {after.events}':>16}")
+    print("\nWhat one finished order leaves behind, today's path:")
+    print(f"{'journey':<16}{'history bytes':>14}  read model (rows, payload bytes by table)")
+    for prefix, _, after in summary:
+        tables = ", ".join(f"{name} {rows} ({size:,} B)" for name, (rows, size) in after.read_model.items())
+        total = sum(size for _, size in after.read_model.values())
+        print(f"{prefix:<16}{after.history_bytes:>14,}  {tables}; {total:,} B in all")
 
 
 if __name__ == "__main__":
