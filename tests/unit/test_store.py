@@ -375,6 +375,48 @@ async def test_the_stamp_is_read_on_the_raw_driver_as_the_engine_reads_it(
     await in_memory.dispose()
 
 
+async def test_concurrent_stamps_are_each_answered_as_if_read_alone(store: Store, database_url: str) -> None:
+    """Concurrent requests share queries on PostgreSQL (`= ANY`): each still gets its own key's
+    stamp, also for repeated and unknown keys, and a write before a request is seen by it."""
+    for number in range(1, 20):
+        await store.save_order(make_order(f"{1000 + number}", token=f"{number:032d}"))
+    record, before = start(paid=False)  # order 1001 again, unpaid: a first version to change
+    await store.save_order(record)
+    asked = [(BY_TOKEN, f"{n % 25:032d}") for n in range(60)] + [
+        (BY_ORDER_ID, f"{1000 + n}") for n in range(25)
+    ]
+    engine = create_engine(database_url)
+    reader = stamp_reader(engine)
+    try:
+        alone = [await _EngineStamps(engine).read(query, key) for query, key in asked]
+        together = await asyncio.gather(*(reader.read(query, key) for query, key in asked))
+        assert together == alone
+        assert None in together
+        assert {stamp.order_id for stamp in together if stamp} == {f"{1000 + n}" for n in range(1, 20)}
+        await store.record_change(
+            change(record, before, fulfil(before, FulfillmentEvent.PAYMENT_CONFIRMED, 1))
+        )
+        stamps = await asyncio.gather(*(reader.read(BY_ORDER_ID, "1001") for _ in range(3)))
+        assert stamps == [await store.order_stamp("1001")] * 3
+        assert stamps[0] is not None and stamps[0].version == 2
+    finally:
+        await reader.close()
+        await engine.dispose()
+
+
+async def test_concurrent_stamps_fail_together_when_the_database_is_unreachable() -> None:
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:9/nothing")
+    reader = stamp_reader(engine)
+    try:
+        answers = await asyncio.gather(
+            *(reader.read(BY_TOKEN, f"{n:032d}") for n in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(answer, OSError) for answer in answers), answers
+    finally:
+        await reader.close()
+        await engine.dispose()
+
+
 class LockedConnection:
     """A sqlite3 connection that meets a lock, as one may during a checkpoint or a recovery."""
 
