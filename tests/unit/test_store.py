@@ -417,6 +417,23 @@ async def test_concurrent_stamps_fail_together_when_the_database_is_unreachable(
         await engine.dispose()
 
 
+async def test_a_burst_of_concurrent_writes_all_land(store: Store) -> None:
+    """Hundreds of orders saved and changed at once, as a worker does when a backlog of orders
+    starts: each write lands once (on SQLite they take turns instead of failing on the lock)."""
+    started = [start(f"{2000 + number}", paid=False) for number in range(100)]
+    saved = await asyncio.gather(*(store.save_order(record) for record, _ in started))
+    paid = [fulfil(state, FulfillmentEvent.PAYMENT_CONFIRMED, 1) for _, state in started]
+    changed = await asyncio.gather(
+        *(
+            store.record_change(change(record, state, after))
+            for (record, state), after in zip(started, paid, strict=True)
+        )
+    )
+    assert saved == [True] * 100 and changed == [True] * 100
+    stamps = await asyncio.gather(*(store.order_stamp(f"{2000 + number}") for number in range(100)))
+    assert {(stamp.version, stamp.entries) for stamp in stamps if stamp} == {(2, 2)}
+
+
 class LockedConnection:
     """A sqlite3 connection that meets a lock, as one may during a checkpoint or a recovery."""
 
