@@ -7,7 +7,9 @@ before it still run) and once on today's. Printed per journey: billable actions 
 from the history the way Cloud bills them (`tests/workflows/costs.py`; a poll's attempts as the
 worker ran them, since a poll cancelled while it waits leaves them out of history), carrier calls
 and history events, side by side with the ratio after/before; then, for today's path, what the
-order leaves behind: its history's size in bytes (what Temporal keeps and Cloud bills as storage) and
+order costs the worker and leaves behind: the CPU time of this process while the order ran (the
+worker, and the harness driving it: an upper bound of the worker's share; the Temporal server is
+another process), its history's size in bytes (what Temporal keeps and Cloud bills as storage) and
 its rows and bytes in the read model, by table (SQLite's own page accounting, `dbstat`).
 
     .venv/bin/python bench/cost_per_order.py [--journeys SIM-ONTIME- SIM-LOST- ...]
@@ -18,6 +20,7 @@ the hour the simulated carrier goes out for delivery, which follows the hour it 
 
 import argparse
 import asyncio
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -77,6 +80,7 @@ class Cost:
     actions: Counter[str]
     carrier_calls: int
     events: int
+    cpu_seconds: float
     history_bytes: int
     read_model: dict[str, tuple[int, int]]  # table: (rows, bytes of its rows and index entries)
 
@@ -117,7 +121,13 @@ async def run_journey(prefix: str, workflow_class: type) -> Cost:
         await env.shutdown()
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def _run(harness: Harness, prefix: str, database: Path) -> Cost:
+    cpu_before = cpu_seconds()
     order = new_order()
     handle = await start(harness, order)
 
@@ -128,11 +138,13 @@ async def _run(harness: Harness, prefix: str, database: Path) -> Cost:
     number = f"{prefix}{order.order_id}"
     await ship(harness, order, number)
     await harness.run_to_end(handle)
+    cpu = cpu_seconds() - cpu_before
     events = (await handle.fetch_history()).events
     return Cost(
         billable_actions(events, harness.attempts),
         harness.carrier.calls[number],
         len(events),
+        cpu,
         sum(event.ByteSize() for event in events),
         read_model_footprint(database),
     )
@@ -170,11 +182,12 @@ async def main(prefixes: list[str]) -> None:
         calls = f"{before.carrier_calls} -> {after.carrier_calls}"
         print(f"{prefix:<16}{actions:>16}{calls:>18}{f'{before.events} -> {after.events}':>16}")
     print("\nWhat one finished order leaves behind, today's path:")
-    print(f"{'journey':<16}{'history bytes':>14}  read model (rows, payload bytes by table)")
+    print(f"{'journey':<16}{'CPU ms':>8}{'history bytes':>15}  read model (rows, payload bytes by table)")
     for prefix, _, after in summary:
         tables = ", ".join(f"{name} {rows} ({size:,} B)" for name, (rows, size) in after.read_model.items())
         total = sum(size for _, size in after.read_model.values())
-        print(f"{prefix:<16}{after.history_bytes:>14,}  {tables}; {total:,} B in all")
+        cpu_ms = after.cpu_seconds * 1e3
+        print(f"{prefix:<16}{cpu_ms:>8.0f}{after.history_bytes:>15,}  {tables}; {total:,} B in all")
 
 
 if __name__ == "__main__":
