@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from ordertrack.domain import machine
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.models import Order
+from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import ChangeRecord, OrderRecord
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.domain.view import order_view
@@ -462,7 +463,7 @@ async def test_a_read_is_one_lookup_while_the_order_is_unchanged(app_only: Api) 
     order changed (`Store.order_stamp`)."""
     store: Store = app_only.app.state.resources.store
     order = Order.model_validate(order_data(order_id=new_order_id()))
-    started = machine.on_start(order, NOW)
+    started = machine.on_start(order, TimingPolicy(), NOW)
     token = "read-path-token-" + "x" * 16
     view = order_view(order, started.state, token)
     await store.save_order(OrderRecord(order=order, workflow_id="w", tracking_token=token, view=view))
