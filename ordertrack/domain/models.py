@@ -207,9 +207,9 @@ class PaymentInstructions(_Model):
     shop sent it (`payment.instructions.code`); each kind takes its own fields and no other."""
 
     kind: PaymentKind
-    code: PixCode | None = Field(None, validate_default=True)
-    line: BoletoLine | None = Field(None, validate_default=True)
-    url: HttpsUrl | None = Field(None, validate_default=True)
+    code: PixCode | None = Field(default=None, validate_default=True)
+    line: BoletoLine | None = Field(default=None, validate_default=True)
+    url: HttpsUrl | None = Field(default=None, validate_default=True)
 
     @field_validator("code", "line", "url")
     @classmethod
