@@ -157,7 +157,7 @@ def pix_checksum(payload: str) -> str:
 def _pix_code(value: str) -> str:
     """A customer pastes it into a bank app that checks the same checksum: a code cut short or
     altered on its way from the shop's checkout is refused here, not by the customer's bank."""
-    if not _PIX_CODE.match(value):
+    if not _PIX_CODE.match(value) or not value.isprintable():
         raise ValueError("not a Pix copy-and-paste code (a BR Code: one line starting with 000201)")
     if pix_checksum(value[:-4]) != value[-4:].upper():
         raise ValueError("the Pix code's checksum does not match: it was cut short or altered")
@@ -175,12 +175,17 @@ def _boleto_line(value: str) -> str:
 def _https_url(value: str) -> str:
     """Customers open it from a message: https only, with a host, and nothing a client could misread."""
     parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or _UNSAFE_IN_URL.search(value):
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or _UNSAFE_IN_URL.search(value)
+        or not value.isprintable()
+    ):
         raise ValueError("not an https:// URL with a host (no spaces or control characters)")
     return value
 
 
-_PIX_CODE = re.compile(r"^000201[^\x00-\x1f\x7f]*6304[0-9A-Fa-f]{4}$")
+_PIX_CODE = re.compile(r"^000201.*6304[0-9A-Fa-f]{4}$")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f<>\"\\]")
 PixCode = Annotated[str, Field(max_length=512), AfterValidator(_pix_code)]
 BoletoLine = Annotated[str, Field(max_length=64), AfterValidator(_boleto_line)]

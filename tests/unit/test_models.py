@@ -149,6 +149,12 @@ def test_payment_instructions_of_each_kind_are_kept(instructions: dict[str, str]
         ({"kind": "url", "url": "javascript:alert(1)"}, "url", "not an https:// URL"),
         ({"kind": "url", "url": "https:///no-host"}, "url", "not an https:// URL"),
         ({"kind": "url", "url": "https://pay.example.com/a b"}, "url", "no spaces or control characters"),
+        (
+            {"kind": "url", "url": "https://pay.example.com/a\u2028b"},
+            "url",
+            "no spaces or control characters",
+        ),
+        ({"kind": "pix", "code": PIX_CODE.replace("Tal", "T\nl")}, "code", "not a Pix copy-and-paste code"),
         ({"kind": "url", "url": "https://pay.example.com/" + "a" * 1000}, "url", "at most 1000 characters"),
         ({"kind": "card", "url": "https://pay.example.com/1"}, "kind", "'pix', 'boleto' or 'url'"),
     ],
