@@ -1,6 +1,7 @@
 """Order validation: what a shop must send for an order to be shippable, with field-level messages."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -173,3 +174,8 @@ def test_an_order_without_instructions_serializes_as_before_they_existed():
         "status": "paid",
         "method": "pix",
     }
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "examples").glob("*.json")), ids=str)
+def test_the_example_orders_are_valid(path: Path):
+    Order.model_validate_json(path.read_text(), strict=True)
