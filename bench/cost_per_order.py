@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))  # the tests' harness, from a
 
 from ordertrack.carriers import journeys
 from ordertrack.domain.messages import OrderInput
+from ordertrack.domain.models import Order
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from starter.client import register_search_attributes
@@ -71,8 +72,8 @@ class OrderWorkflowBefore(OrderWorkflow):
     async def run(self, input: OrderInput) -> OrderView:
         return await super().run(input)
 
-    def _paths(self) -> tuple[bool, bool]:
-        return False, workflow.patched(MESSAGES_V2)
+    def _paths(self, order: Order) -> tuple[bool, bool, bool]:
+        return False, False, workflow.patched(MESSAGES_V2)
 
 
 @dataclass

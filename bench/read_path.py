@@ -82,7 +82,7 @@ async def seed(store: Store, count: int) -> list[tuple[str, str]]:
     for number in range(count):
         order = sample_order(f"bench-{number:05d}", "Ana Souza", "pt-BR", "São Paulo", "BR", paid=True)
         token = new_tracking_token()
-        start = machine.on_start(order, now)
+        start = machine.on_start(order, policy, now)
         await store.save_order(
             OrderRecord(
                 order=order,

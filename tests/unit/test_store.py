@@ -18,6 +18,7 @@ from activities.store import StoreActivities
 from ordertrack.domain.machine import on_address_change, on_fulfillment, on_start
 from ordertrack.domain.messages import AddressChangeRequest, FulfillmentUpdate
 from ordertrack.domain.models import Address, Order
+from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import ChangeRecord, OrderRecord
 from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
@@ -45,7 +46,7 @@ def start(
     """A new order as the workflow saves it, and the state it holds afterwards."""
     data = order_data(order_id=order_id, payment={"status": "paid" if paid else "pending"})
     order = Order.model_validate(data)
-    state = on_start(order, NOW).state
+    state = on_start(order, TimingPolicy(), NOW).state
     return record_for(order, state, token or f"token-{order_id}-{'x' * 22}"), state
 
 
@@ -221,7 +222,7 @@ async def test_order_and_timeline_in_one_read(store: Store) -> None:
 async def test_datetimes_come_back_aware_utc(store: Store) -> None:
     sao_paulo = timezone(timedelta(hours=-3))
     order = Order.model_validate(order_data(placed_at="2026-11-20T11:03:00-03:00"))
-    record = record_for(order, on_start(order, NOW.astimezone(sao_paulo)).state, "t" * 32)
+    record = record_for(order, on_start(order, TimingPolicy(), NOW.astimezone(sao_paulo)).state, "t" * 32)
     await store.save_order(record)
     stored = await store.get_order("1001")
     assert stored is not None
