@@ -33,7 +33,7 @@ from ordertrack.domain.messages import (
     CorrectionRequest,
     FulfillmentUpdate,
 )
-from ordertrack.domain.models import Address, Order
+from ordertrack.domain.models import Address, NewOrder
 from ordertrack.domain.notices import SMS_KINDS, MessageKind
 from ordertrack.domain.statuses import FINAL, FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
@@ -219,7 +219,7 @@ RequestIdOption = Annotated[
 @run
 async def order_start(path: Annotated[str, typer.Argument(help="Order JSON file, or - for stdin.")]) -> None:
     """Start an order; prints the order id and the customer's tracking URL."""
-    order = Order.model_validate(read_json(path))
+    order = NewOrder.model_validate(read_json(path))
     settings = get_settings()
     started = await orders.start_order(
         await _client(),

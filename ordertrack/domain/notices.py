@@ -44,13 +44,19 @@ class MessageKind(StrEnum):
 class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    WHATSAPP = "whatsapp"
+
+
+# Channels that reach the customer's phone: the moments worth a text, in daytime only.
+TEXT_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP})
 
 
 # Marketing mail: carries a one-click unsubscribe, is not sent to an address that unsubscribed,
 # and waits for quiet hours to end.
 MARKETING = frozenset({MessageKind.REVIEW_REQUEST})
 
-# What is worth a text message: the parcel's movements and its problems, not the paperwork.
+# What is worth a text message (SMS or WhatsApp): the parcel's movements and its problems, not the
+# paperwork.
 SMS_KINDS = frozenset(
     {
         MessageKind.SHIPPED,
@@ -81,7 +87,7 @@ class Notice:
 
 def waits_for_daytime(kind: MessageKind, channel: Channel) -> bool:
     """Texts and marketing mail respect quiet hours; transactional email goes at once."""
-    return channel == Channel.SMS or kind in MARKETING
+    return channel in TEXT_CHANNELS or kind in MARKETING
 
 
 def next_daytime(now: datetime, zone_name: str, starts: time = DAY_STARTS, ends: time = DAY_ENDS) -> datetime:

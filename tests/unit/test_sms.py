@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities
+from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.delivery import DeliveryUnknownError, PermanentDeliveryError, TransientDeliveryError
 from ordertrack.domain.notices import Channel, MessageKind
 from ordertrack.domain.records import NotificationRequest
@@ -43,6 +44,7 @@ def texts(sms: SmsProvider | None, store: Store) -> NotifyActivities:
         public_url=PUBLIC_URL,
         mail_from="orders@shop.example.com",
         carrier_url=carrier_url,
+        carrier_name=CarrierRegistry().display_name,
         sms=sms,
     )
 
