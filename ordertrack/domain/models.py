@@ -12,7 +12,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
@@ -212,10 +211,9 @@ class NewOrder(Order):
     must still read when their histories replay.
     """
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _reachable_phone(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        order = handler(data)
+    @model_validator(mode="after")
+    def _reachable_phone(self) -> Self:
+        order = self
         if not order.notify.texts:
             return order
         phone = order.customer.phone
@@ -228,5 +226,5 @@ class NewOrder(Order):
             problem = InitErrorDetails(
                 type=PydanticCustomError("phone_number", str(err)), loc=("customer", "phone"), input=phone
             )
-            raise ValidationError.from_exception_data(cls.__name__, [problem]) from None
+            raise ValidationError.from_exception_data(type(self).__name__, [problem]) from None
         return order.model_copy(update={"customer": order.customer.model_copy(update={"phone": number})})

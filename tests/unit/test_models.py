@@ -6,9 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from ordertrack.domain.durations import format_duration, parse_duration
-from ordertrack.domain.models import Order
+from ordertrack.domain.models import NewOrder, Order
 from ordertrack.domain.policy import TimingPolicy
-from tests.factories import order_data
+from tests.factories import order_data, sample_order
 
 
 def errors_of(**changes: object) -> dict[str, str]:
@@ -104,3 +104,26 @@ def test_unknown_time_zone_is_refused(zone: str):
 def test_known_time_zones_are_kept(zone: str):
     order = Order.model_validate(order_data(customer={**order_data()["customer"], "time_zone": zone}))
     assert order.customer.time_zone == zone
+
+
+def test_a_new_order_asking_for_texts_keeps_its_phone_in_e164() -> None:
+    data = order_data(notify={"email": True, "whatsapp": True})
+    data["customer"] = {**data["customer"], "phone": "+55 11 99999 0000"}
+    order = NewOrder.model_validate(data)
+    assert order.customer.phone == "+5511999990000" and order.notify.texts
+
+
+def test_the_phone_check_is_for_new_orders_only_so_running_orders_still_read() -> None:
+    data = order_data(notify={"email": True, "sms": True})
+    data["customer"] = {**data["customer"], "phone": "+5511999"}  # accepted before the check existed
+    assert Order.model_validate(data).customer.phone == "+5511999"
+    with pytest.raises(ValidationError) as refused:
+        NewOrder.model_validate(data)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("customer", "phone") and error["type"] == "phone_number"
+
+
+def test_whatsapp_is_written_only_when_asked_for() -> None:
+    """An order without it serializes as before the channel existed: same digest, same payload."""
+    assert "whatsapp" not in sample_order().model_dump_json()
+    assert '"whatsapp":true' in sample_order(notify={"whatsapp": True}).model_dump_json()
