@@ -262,13 +262,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{name} must look like 0.0.0.0:8081 (host:port), not {value!r}")
         return value
 
-    @field_validator("support_phone")
+    @field_validator("support_phone", "whatsapp_from")
     @classmethod
-    def _support_phone(cls, value: str | None) -> str | None:
+    def _phone_number(cls, value: str | None, info: ValidationInfo) -> str | None:
         try:
             return e164(value) if value else None
         except ValueError as err:
-            raise ValueError(f"SUPPORT_PHONE: {err}") from None
+            raise ValueError(f"{(info.field_name or '').upper()}: {err}") from None
 
     @field_validator("support_url", "review_url")
     @classmethod
@@ -277,14 +277,6 @@ class Settings(BaseSettings):
         if value and not value.startswith(("https://", "http://")):
             raise ValueError(f"{(info.field_name or '').upper()} must start with https:// or http://")
         return value or None
-
-    @field_validator("whatsapp_from")
-    @classmethod
-    def _whatsapp_from(cls, value: str | None) -> str | None:
-        try:
-            return e164(value) if value else None
-        except ValueError as err:
-            raise ValueError(f"WHATSAPP_FROM: {err}") from None
 
     @field_validator("whatsapp_templates")
     @classmethod

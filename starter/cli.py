@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
@@ -219,7 +219,7 @@ RequestIdOption = Annotated[
 @run
 async def order_start(path: Annotated[str, typer.Argument(help="Order JSON file, or - for stdin.")]) -> None:
     """Start an order; prints the order id and the customer's tracking URL."""
-    order = NewOrder.model_validate(read_json(path))
+    order = TypeAdapter(NewOrder).validate_python(read_json(path))
     settings = get_settings()
     started = await orders.start_order(
         await _client(),

@@ -3,7 +3,7 @@
 import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -18,7 +18,6 @@ from pydantic import (
     ValidationInfo,
     field_validator,
     model_serializer,
-    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -203,28 +202,26 @@ class Order(_Model):
         return value
 
 
-class NewOrder(Order):
-    """An order as a shop submits it (HTTP, CLI): when it asks for texts (SMS or WhatsApp), the
-    customer's phone must be a real number (`ordertrack.domain.phones`), kept in E.164.
+def _reachable_phone(order: Order) -> Order:
+    """When the order asks for texts (SMS or WhatsApp), its phone must be a real number
+    (`ordertrack.domain.phones`), kept in E.164."""
+    if not order.notify.texts:
+        return order
+    phone = order.customer.phone
+    try:
+        if not phone:
+            raise ValueError("required when notify asks for sms or whatsapp")
+        number = e164(phone)
+    except ValueError as err:
+        # Raised with its location, so the 422 names customer.phone rather than the whole order.
+        problem = InitErrorDetails(
+            type=PydanticCustomError("phone_number", str(err)), loc=("customer", "phone"), input=phone
+        )
+        raise ValidationError.from_exception_data("Order", [problem]) from None
+    return order.model_copy(update={"customer": order.customer.model_copy(update={"phone": number})})
 
-    Checked at intake only, not in `Order`: running orders' inputs, accepted before this check,
-    must still read when their histories replay.
-    """
 
-    @model_validator(mode="after")
-    def _reachable_phone(self) -> Self:
-        order = self
-        if not order.notify.texts:
-            return order
-        phone = order.customer.phone
-        try:
-            if not phone:
-                raise ValueError("required when notify asks for sms or whatsapp")
-            number = e164(phone)
-        except ValueError as err:
-            # Raised with its location, so the 422 names customer.phone rather than the whole order.
-            problem = InitErrorDetails(
-                type=PydanticCustomError("phone_number", str(err)), loc=("customer", "phone"), input=phone
-            )
-            raise ValidationError.from_exception_data(type(self).__name__, [problem]) from None
-        return order.model_copy(update={"customer": order.customer.model_copy(update={"phone": number})})
+# An order as a shop submits it (HTTP, CLI): an `Order` whose phone can take the texts it asks for.
+# Checked at intake only, not in `Order`: running orders' inputs, accepted before this check, must
+# still read when their histories replay.
+NewOrder = Annotated[Order, AfterValidator(_reachable_phone)]

@@ -24,7 +24,7 @@ from ordertrack.domain.messages import (
     CorrectionRequest,
     FulfillmentUpdate,
 )
-from ordertrack.domain.models import NewOrder
+from ordertrack.domain.models import NewOrder, Order
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.settings import Settings
@@ -158,7 +158,7 @@ async def start_order(
     request: Request,
     response: Response,
     caller: ShopCaller,
-    _strict: Annotated[None, StrictBody(NewOrder)],
+    _strict: Annotated[None, StrictBody(Order)],
     order: Annotated[NewOrder, _example("The contract's sample order", SAMPLE_ORDER)],
 ) -> StartedOrderOut:
     """Start the order's workflow. The same order again answers 200 with the same body; the same
