@@ -11,7 +11,7 @@ status 2. With `WORKER_HEALTH_BIND` set, `/healthz` says 503 until it polls, the
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -29,7 +29,7 @@ from ordertrack.logs import configure_logging
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.serving import listen, serve_app
 from ordertrack.settings import Settings, get_settings, split_bind
-from ordertrack.sms.provider import SmsProvider, build_sms_provider
+from ordertrack.sms.provider import SmsProvider, build_sms_provider, build_whatsapp_provider
 from ordertrack.startup import one_line_startup_errors, prepare_database
 from ordertrack.store.repository import Store
 from ordertrack.telemetry import worker_telemetry
@@ -47,12 +47,14 @@ def order_activities(
     mail_from: str,
     webhooks: ShopWebhookActivities | None = None,
     sms: SmsProvider | None = None,
+    whatsapp: SmsProvider | None = None,
+    whatsapp_templates: Mapping[str, Mapping[str, str]] | None = None,
     support_email: str | None = None,
     review_url: str | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity the order workflow runs, bound to this process's database, mailer, SMS provider,
-    carriers and shop webhook (no webhook configured: shop events are logged and dropped; no SMS
-    provider: `send_sms` fails for good, saying what to set)."""
+    """Every activity the order workflow runs, bound to this process's database, mailer, text
+    providers, carriers and shop webhook (no webhook configured: shop events are logged and dropped;
+    no SMS or WhatsApp provider: `send_sms` or `send_whatsapp` fails for good, saying what to set)."""
     webhooks = webhooks or ShopWebhookActivities(None, None)
     notify = NotifyActivities(
         store,
@@ -60,7 +62,10 @@ def order_activities(
         public_url=public_url,
         mail_from=mail_from,
         carrier_url=registry.carrier_url,
+        carrier_name=registry.display_name,
         sms=sms,
+        whatsapp=whatsapp,
+        whatsapp_templates=whatsapp_templates,
         support_email=support_email,
         review_url=review_url,
     )
@@ -70,6 +75,7 @@ def order_activities(
         store_activities.record_change,
         notify.send_notification,
         notify.send_sms,
+        notify.send_whatsapp,
         CarrierActivities(registry).poll_carrier,
         webhooks.deliver_shop_event,
     ]
@@ -118,6 +124,8 @@ async def order_worker(
                 mail_from=settings.mail_from,
                 webhooks=webhooks,
                 sms=build_sms_provider(settings),
+                whatsapp=build_whatsapp_provider(settings),
+                whatsapp_templates=settings.whatsapp_templates,
                 support_email=settings.support_email,
                 review_url=settings.review_url,
             ),

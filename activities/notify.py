@@ -1,7 +1,7 @@
-"""The customer-message activities: `send_notification` (email) and `send_sms`, each message sent at
-most once per (order, channel, kind, dedupe_key).
+"""The customer-message activities: `send_notification` (email), `send_sms` and `send_whatsapp`,
+each message sent at most once per (order, channel, kind, dedupe_key).
 
-Both channels go through `deliver_once`, which keeps the store's notification row as the idempotency
+Every channel goes through `deliver_once`, which keeps the store's notification row as the idempotency
 record, written in two phases around the hand-over (SMTP DATA, the SMS API request):
 
 1. `claim_notification` makes the row `sending`. Until the hand-over nothing has left, so an
@@ -23,34 +23,43 @@ customer did get the message exactly once. An email's stable Message-ID still le
 collapse a duplicate should one ever get through.
 
 Marketing mail (`MARKETING`) carries a one-click unsubscribe link and is not sent to an address that
-used one: its row is recorded as `suppressed`. A permanent refusal ends the activity without
+used one: its row is recorded as `suppressed`. So is the review request of a shop without a review
+page (no `REVIEW_URL`): it is decided here, at send time, where the setting is read; the workflow
+records the suppression on the order's timeline. A permanent refusal ends the activity without
 retries (`MessageRejected`, with what was refused and why, for the order's timeline); transient
 failures let Temporal retry.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import parseaddr
-from typing import Literal, Protocol
+from typing import Protocol
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ordertrack.contact import support_address
 from ordertrack.delivery import (
     DeliveryUnknownError,
     PermanentDeliveryError,
     TransientDeliveryError,
     message_digest,
 )
-from ordertrack.domain.notices import MARKETING, Channel
-from ordertrack.domain.records import NotificationRequest
+from ordertrack.domain.notices import MARKETING, Channel, MessageKind
+from ordertrack.domain.records import NotificationRequest, NotificationResult
 from ordertrack.mail.compose import compose_email, message_id_for
-from ordertrack.mail.render import MessageLinks, render_email, render_sms
-from ordertrack.names import MESSAGE_REJECTED_ERROR, SEND_NOTIFICATION, SEND_SMS, SMS_NOT_CONFIGURED_ERROR
+from ordertrack.mail.render import MessageLinks, render_email, render_sms, render_whatsapp
+from ordertrack.names import (
+    MESSAGE_REJECTED_ERROR,
+    SEND_NOTIFICATION,
+    SEND_SMS,
+    SEND_WHATSAPP,
+    SMS_NOT_CONFIGURED_ERROR,
+    WHATSAPP_NOT_CONFIGURED_ERROR,
+)
 from ordertrack.sms.provider import SmsProvider
+from ordertrack.sms.twilio import Template, whatsapp_address
 from ordertrack.store.repository import NotificationKey
 from ordertrack.tracking_link import tracking_url
 
@@ -58,6 +67,11 @@ SMS_NOT_CONFIGURED = (
     "SMS is not configured (set ORDERTRACK_SMS_ACCOUNT_SID, ORDERTRACK_SMS_AUTH_TOKEN and "
     "ORDERTRACK_SMS_FROM)"
 )
+WHATSAPP_NOT_CONFIGURED = (
+    "WhatsApp is not configured (set ORDERTRACK_WHATSAPP_FROM beside the ORDERTRACK_SMS_ACCOUNT_SID and "
+    "ORDERTRACK_SMS_AUTH_TOKEN of the Twilio account)"
+)
+NO_REVIEW_URL = "no review page is configured (ORDERTRACK_REVIEW_URL), so no review request is sent"
 
 BeforeSend = Callable[[], Awaitable[None]]
 
@@ -98,14 +112,6 @@ class NotificationStore(Protocol):
 
 class Mailer(Protocol):
     async def send(self, message: EmailMessage, before_data: BeforeSend | None = None) -> str: ...
-
-
-class NotificationResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    message_id: str
-    status: Literal["sent", "already_sent", "unconfirmed", "suppressed"]
-    server_reply: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,10 +183,12 @@ async def _unconfirmed(
 
 
 class NotifyActivities:
-    """`carrier_url(carrier, tracking_number)` gives the carrier's own tracking page, or None.
+    """`carrier_url(carrier, tracking_number)` gives the carrier's own tracking page, or None;
+    `carrier_name(carrier)` the name customers know it by.
 
-    `support_email` defaults to MAIL_FROM's address; `review_url` (with `{order_id}`) to the tracking
-    page; without `sms`, `send_sms` fails for good with what to configure.
+    `support_email` defaults to MAIL_FROM's address; without `review_url` (with `{order_id}`) no
+    review request is sent; without `sms`, `send_sms` fails for good with what to configure, and so
+    does `send_whatsapp` without `whatsapp` or a template in `whatsapp_templates` for the message.
     """
 
     def __init__(
@@ -191,7 +199,10 @@ class NotifyActivities:
         public_url: str,
         mail_from: str,
         carrier_url: Callable[[str, str], str | None],
+        carrier_name: Callable[[str], str],
         sms: SmsProvider | None = None,
+        whatsapp: SmsProvider | None = None,
+        whatsapp_templates: Mapping[str, Mapping[str, str]] | None = None,
         support_email: str | None = None,
         review_url: str | None = None,
     ) -> None:
@@ -200,8 +211,11 @@ class NotifyActivities:
         self._public_url = public_url.rstrip("/")
         self._mail_from = mail_from
         self._carrier_url = carrier_url
+        self._carrier_name = carrier_name
         self._sms = sms
-        self._support_email = support_email or parseaddr(mail_from)[1]
+        self._whatsapp = whatsapp
+        self._whatsapp_templates = whatsapp_templates or {}
+        self._support_email = support_address(support_email, mail_from)
         self._review_url = review_url
 
     @activity.defn(name=SEND_NOTIFICATION)
@@ -211,7 +225,9 @@ class NotifyActivities:
         to_email = order.customer.email
         suppressed_because: str | None = None
         unsubscribe_url: str | None = None
-        if request.kind in MARKETING:
+        if request.kind == MessageKind.REVIEW_REQUEST and self._review_url is None:
+            suppressed_because = NO_REVIEW_URL
+        elif request.kind in MARKETING:
             if await self._store.is_unsubscribed(to_email):
                 suppressed_because = "the recipient unsubscribed from marketing email"
             else:
@@ -244,28 +260,49 @@ class NotifyActivities:
         sms = self._sms
         if sms is None:
             raise ApplicationError(SMS_NOT_CONFIGURED, type=SMS_NOT_CONFIGURED_ERROR, non_retryable=True)
-        key = _key(request, Channel.SMS)
-        phone = request.order.customer.phone
-        if not phone:
+        phone = _phone(request, Channel.SMS)
+        body = render_sms(request, self._links(request, None))
+        return await self._text(request, Channel.SMS, sms, phone, body)
+
+    @activity.defn(name=SEND_WHATSAPP)
+    async def send_whatsapp(self, request: NotificationRequest) -> NotificationResult:
+        whatsapp = self._whatsapp
+        if whatsapp is None:
             raise ApplicationError(
-                f"{key.kind} sms for order {key.order_id} not sent: the order has no phone number",
-                type=MESSAGE_REJECTED_ERROR,
+                WHATSAPP_NOT_CONFIGURED, type=WHATSAPP_NOT_CONFIGURED_ERROR, non_retryable=True
+            )
+        phone = _phone(request, Channel.WHATSAPP)
+        template = render_whatsapp(request, self._links(request, None), self._whatsapp_templates)
+        if template is None:
+            raise ApplicationError(
+                f"{request.kind.value} whatsapp for order {request.order.order_id} not sent: no approved "
+                f"template for {request.kind.value} in ORDERTRACK_WHATSAPP_TEMPLATES",
+                type=WHATSAPP_NOT_CONFIGURED_ERROR,
                 non_retryable=True,
             )
-        message_id = f"sms-{message_digest(key.order_id, key.channel, key.kind, key.dedupe_key)}"
-        body = render_sms(request, self._links(request, None))
+        return await self._text(request, Channel.WHATSAPP, whatsapp, whatsapp_address(phone), template)
+
+    async def _text(
+        self,
+        request: NotificationRequest,
+        channel: Channel,
+        provider: SmsProvider,
+        to: str,
+        content: str | Template,
+    ) -> NotificationResult:
+        """One text to the customer's phone, at most once, as every message."""
+        key = _key(request, channel)
+        message_id = f"{channel.value}-{message_digest(key.order_id, key.channel, key.kind, key.dedupe_key)}"
 
         async def send(before_send: BeforeSend) -> str:
-            return await sms.send(phone, body, before_send)
+            return await provider.send(to, content, before_send)
 
-        return await deliver_once(self._store, Outgoing(key, message_id, phone, send))
+        return await deliver_once(self._store, Outgoing(key, message_id, to, send))
 
     def _links(self, request: NotificationRequest, unsubscribe_url: str | None) -> MessageLinks:
         view, order_id = request.view, request.order.order_id
         tracking_page = tracking_url(self._public_url, view.tracking_token)
-        review_url = (
-            self._review_url.format(order_id=quote(order_id, safe="")) if self._review_url else tracking_page
-        )
+        review_url = self._review_url.format(order_id=quote(order_id, safe="")) if self._review_url else None
         carrier_link = (
             self._carrier_url(view.carrier, view.tracking_number)
             if view.carrier and view.tracking_number
@@ -276,8 +313,22 @@ class NotifyActivities:
             review_url=review_url,
             support_email=self._support_email,
             carrier_url=carrier_link,
+            carrier_name=self._carrier_name(view.carrier) if view.carrier else None,
             unsubscribe_url=unsubscribe_url,
         )
+
+
+def _phone(request: NotificationRequest, channel: Channel) -> str:
+    """The number a text goes to; without one the message is refused for good."""
+    phone = request.order.customer.phone
+    if not phone:
+        raise ApplicationError(
+            f"{request.kind.value} {channel.value} for order {request.order.order_id} not sent: "
+            "the order has no phone number",
+            type=MESSAGE_REJECTED_ERROR,
+            non_retryable=True,
+        )
+    return phone
 
 
 def _key(request: NotificationRequest, channel: Channel) -> NotificationKey:

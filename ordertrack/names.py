@@ -83,6 +83,7 @@ SEND_NOTIFICATION = "send_notification"
 POLL_CARRIER = "poll_carrier"
 DELIVER_SHOP_EVENT = "deliver_shop_event"
 SEND_SMS = "send_sms"
+SEND_WHATSAPP = "send_whatsapp"
 
 # -- error types (`ApplicationError.type`) that one side raises and the other matches on ------
 
@@ -92,6 +93,8 @@ TRANSITION_REJECTED_ERROR = "TransitionRejected"
 # the workflow records either on the timeline instead of retrying.
 MESSAGE_REJECTED_ERROR = "MessageRejected"
 SMS_NOT_CONFIGURED_ERROR = "SmsNotConfigured"
+# No WhatsApp sender, or no approved template for the message: not retried, recorded for ops.
+WHATSAPP_NOT_CONFIGURED_ERROR = "WhatsAppNotConfigured"
 # The shop's webhook refused an event (4xx): not retried.
 SHOP_WEBHOOK_REJECTED_ERROR = "ShopWebhookRejected"
 # Polling cannot help any more: the workflow stops polling this shipment and tells ops.

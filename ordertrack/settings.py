@@ -10,6 +10,7 @@ key), not in the database URL's password.
 import base64
 import binascii
 import os
+import re
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -36,13 +37,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ordertrack.domain.models import known_time_zone
+from ordertrack.domain.notices import SMS_KINDS
+from ordertrack.domain.phones import e164
 from ordertrack.domain.policy import Duration, OptionalDuration, TimingPolicy
+from ordertrack.locales import SUPPORTED_LOCALES
 from ordertrack.names import TASK_QUEUE
 
 VAR_DIR = Path("var")
 ENV_PREFIX = "ORDERTRACK_"
 SECRETS_DIR_VARIABLE = "ORDERTRACK_SECRETS_DIR"
 ENCRYPTION_KEY_BYTES = 32  # AES-256
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 NEW_KEY_COMMAND = "python -c 'import os, base64; print(base64.b64encode(os.urandom(32)).decode())'"
 
 
@@ -99,10 +104,14 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None  # a private relay's CA bundle; default: the system's roots
     mail_from: str = "ordertrack <orders@localhost>"
     public_url: str = "http://127.0.0.1:8000"
-    # Customer messages: the support contact on every message (default: MAIL_FROM's address); where
-    # the review request points, with `{order_id}` filled in (default: the tracking page); the time
-    # zone for quiet hours when an order gives none.
+    # Customer messages and the tracking page: the shop's name and support contact (email default:
+    # MAIL_FROM's address; a help page and a phone, optional); where the review request points, with
+    # `{order_id}` filled in (unset: no review request is sent); the time zone for quiet hours when
+    # an order gives none.
+    shop_name: Annotated[str, Field(max_length=100)] | None = None
     support_email: str | None = None
+    support_url: str | None = None
+    support_phone: str | None = None
     review_url: str | None = None
     default_time_zone: str = "UTC"
     # SMS through a Twilio-compatible HTTP API; texts are sent once all three credentials are set.
@@ -110,6 +119,10 @@ class Settings(BaseSettings):
     sms_account_sid: str | None = None
     sms_auth_token: SecretStr | None = None
     sms_from: str | None = None
+    # WhatsApp through the same account, from a WhatsApp sender (E.164); each message kind is an
+    # approved Content API template per locale: {"<kind>": {"<locale>": "HX<32 hex>"}}.
+    whatsapp_from: str | None = None
+    whatsapp_templates: dict[str, dict[str, str]] = {}
 
     carrier: str = "simulated"
     simulated_carrier_url: str = "http://127.0.0.1:8010"
@@ -249,6 +262,40 @@ class Settings(BaseSettings):
             name = (info.field_name or "").upper()
             raise ValueError(f"{name} must look like 0.0.0.0:8081 (host:port), not {value!r}")
         return value
+
+    @field_validator("support_phone", "whatsapp_from")
+    @classmethod
+    def _phone_number(cls, value: str | None, info: ValidationInfo) -> str | None:
+        try:
+            return e164(value) if value else None
+        except ValueError as err:
+            raise ValueError(f"{(info.field_name or '').upper()}: {err}") from None
+
+    @field_validator("support_url", "review_url")
+    @classmethod
+    def _web_address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Links customers follow: http(s) only (a `javascript:` link would run on the page)."""
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{(info.field_name or '').upper()} must start with https:// or http://")
+        return value or None
+
+    @field_validator("whatsapp_templates")
+    @classmethod
+    def _whatsapp_templates(cls, templates: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        """Known text kinds and supported locales only, each with a Content API SID: a typo here
+        would otherwise surface as a message not sent, order by order."""
+        kinds = sorted(kind.value for kind in SMS_KINDS)
+        for kind, by_locale in templates.items():
+            if kind not in kinds:
+                raise ValueError(f"WHATSAPP_TEMPLATES: {kind!r} is not a text message kind; one of {kinds}")
+            for locale, sid in by_locale.items():
+                if locale not in SUPPORTED_LOCALES:
+                    raise ValueError(
+                        f"WHATSAPP_TEMPLATES: {kind}: {locale!r} is not one of {list(SUPPORTED_LOCALES)}"
+                    )
+                if not _CONTENT_SID.match(sid):
+                    raise ValueError(f"WHATSAPP_TEMPLATES: {kind}: {locale}: not a content SID (HX + 32 hex)")
+        return templates
 
     @field_validator("default_time_zone")
     @classmethod

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
@@ -33,7 +33,7 @@ from ordertrack.domain.messages import (
     CorrectionRequest,
     FulfillmentUpdate,
 )
-from ordertrack.domain.models import Address, Order
+from ordertrack.domain.models import Address, NewOrder
 from ordertrack.domain.notices import SMS_KINDS, MessageKind
 from ordertrack.domain.statuses import FINAL, FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
@@ -219,7 +219,7 @@ RequestIdOption = Annotated[
 @run
 async def order_start(path: Annotated[str, typer.Argument(help="Order JSON file, or - for stdin.")]) -> None:
     """Start an order; prints the order id and the customer's tracking URL."""
-    order = Order.model_validate(read_json(path))
+    order = TypeAdapter(NewOrder).validate_python(read_json(path))
     settings = get_settings()
     started = await orders.start_order(
         await _client(),

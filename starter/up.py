@@ -1,8 +1,8 @@
 """`ordertrack up`: the whole system on embedded defaults, in one terminal; Ctrl-C stops it all.
 
 Temporal dev server (state in `var/temporal.db`, UI on :8233), the worker, a local SMTP sink that
-keeps every mail under `var/mail/`, an SMS sink that keeps every text under `var/sms/`, and the
-simulated carrier; `--demo` also feeds sample orders.
+keeps every mail under `var/mail/`, an SMS sink that keeps every text (SMS and WhatsApp) under
+`var/sms/`, and the simulated carrier; `--demo` also feeds sample orders.
 
 Every port is checked before anything starts: one that is taken (another `ordertrack up`, a mail
 catcher on 1025) ends the command with one line naming it and the setting or flag that moves it.
@@ -28,7 +28,7 @@ from ordertrack.mail.sink import MailSink
 from ordertrack.serving import listen, port_problem
 from ordertrack.settings import VAR_DIR, ApiKey, Settings, split_bind
 from ordertrack.sms.sink import DEFAULT_PORT as SMS_SINK_PORT
-from ordertrack.sms.sink import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM, SmsSink
+from ordertrack.sms.sink import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_FROM, DEV_WHATSAPP_TEMPLATES, SmsSink
 from ordertrack.startup import StartupError, describe, migrate_or_explain
 from ordertrack.web.server import placements, serve
 from starter.devserver import start_dev_server
@@ -285,6 +285,9 @@ def run_stack(settings: Settings, *, demo: bool, ports: UpPorts | None = None) -
                 "sms_account_sid": DEV_ACCOUNT_SID,
                 "sms_auth_token": SecretStr(DEV_AUTH_TOKEN),
                 "sms_from": DEV_FROM,
+                # WhatsApp too, from the same sink account, with a template for every text.
+                "whatsapp_from": DEV_FROM,
+                "whatsapp_templates": settings.whatsapp_templates or DEV_WHATSAPP_TEMPLATES,
             }
         )
     if demo:

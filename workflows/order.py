@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from ordertrack.domain.records import (
         ChangeRecord,
         NotificationRequest,
+        NotificationResult,
         OrderRecord,
         PollCadence,
         PollRequest,
@@ -72,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         SEARCH_ATTRIBUTE_FIELDS,
         SEND_NOTIFICATION,
         SEND_SMS,
+        SEND_WHATSAPP,
         SHOP_WEBHOOK_REJECTED_ERROR,
         SIGNALS,
         SMS_NOT_CONFIGURED_ERROR,
@@ -79,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
         TRACKING_NOT_FOUND_ERROR,
         TRANSITION_REJECTED_ERROR,
         UNKNOWN_CARRIER_ERROR,
+        WHATSAPP_NOT_CONFIGURED_ERROR,
         WORKFLOW_TYPE,
     )
 
@@ -89,10 +92,12 @@ MESSAGE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
     non_retryable_error_types=[MESSAGE_REJECTED_ERROR],
 )
-SEND_ACTIVITY = {Channel.EMAIL: SEND_NOTIFICATION, Channel.SMS: SEND_SMS}
+SEND_ACTIVITY = {Channel.EMAIL: SEND_NOTIFICATION, Channel.SMS: SEND_SMS, Channel.WHATSAPP: SEND_WHATSAPP}
 # A message that will never go out, recorded on the timeline for ops: a refused address or number,
-# or texts asked for by an order while this deployment has no SMS provider configured.
-MESSAGE_REFUSALS = frozenset({MESSAGE_REJECTED_ERROR, SMS_NOT_CONFIGURED_ERROR})
+# or texts asked for by an order while this deployment has no SMS (or WhatsApp) provider configured.
+MESSAGE_REFUSALS = frozenset(
+    {MESSAGE_REJECTED_ERROR, SMS_NOT_CONFIGURED_ERROR, WHATSAPP_NOT_CONFIGURED_ERROR}
+)
 # Shop webhooks: backoff from 2 s up to 10 min between attempts, for up to a day, then given up.
 WEBHOOK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -130,6 +135,10 @@ COST_PER_ORDER = "cost-per-order"
 # it (a paid order's commands are the same either way). Pending orders started before it replay
 # and finish as they began, hearing nothing until paid or cancelled.
 AWAITING_PAYMENT = "awaiting-payment"
+# A message the notify activity chose not to send (no review page configured, an unsubscribed
+# address) is recorded on the timeline; before, it was only in the message log, and runs that saw
+# one replay without the entry.
+SUPPRESSED = "suppressed-on-timeline"
 # Errors after which polling this shipment again cannot help; ops see them in the timeline.
 POLL_GIVE_UP = [TRACKING_NOT_FOUND_ERROR, CARRIER_AUTH_FAILED_ERROR, UNKNOWN_CARRIER_ERROR]
 
@@ -292,8 +301,8 @@ class OrderWorkflow:
     def _deadline_passed(self, deadline: machine.Deadline, state: OrderState) -> Outcome:
         return deadline.passed(state, self._policy, workflow.now())
 
-    def _message_refused(self, description: str, state: OrderState) -> Outcome:
-        return machine.on_message_refused(state, description, workflow.now())
+    def _message_not_sent(self, description: str, state: OrderState) -> Outcome:
+        return machine.on_message_not_sent(state, description, workflow.now())
 
     # -- the one place where a change is made ----------------------------------------------------
 
@@ -345,15 +354,17 @@ class OrderWorkflow:
             self._webhook_outbox.append(self._shop_event(outcome))
 
     def _channels(self, notice: Notice) -> list[Channel]:
-        """The customer's choice from the order: email, and texts for the moments worth one."""
+        """The customer's choice from the order: email, and texts (SMS, WhatsApp) for the moments
+        worth one."""
         wants, phone = self._order.notify, self._order.customer.phone
         if not self._v2:
             return [Channel.EMAIL] if wants.email and notice.kind in V1_KINDS else []
         if notice.kind in PAYMENT_PENDING and not self._awaiting:
             return []
         channels = [Channel.EMAIL] if wants.email else []
-        if wants.sms and phone and notice.kind in SMS_KINDS:
-            channels.append(Channel.SMS)
+        if phone and notice.kind in SMS_KINDS:
+            texts = ((Channel.SMS, wants.sms), (Channel.WHATSAPP, wants.whatsapp))
+            channels += [channel for channel, wanted in texts if wanted]
         return channels
 
     def _notification(self, notice: Notice, channel: Channel) -> NotificationRequest:
@@ -406,17 +417,21 @@ class OrderWorkflow:
             outbox.pop(0)
             self._in_flight.add(channel)
             try:
-                await workflow.execute_activity(
+                result = await workflow.execute_activity(
                     SEND_ACTIVITY[channel],
                     request,
+                    result_type=NotificationResult,
                     start_to_close_timeout=self._policy.message_send_timeout,
                     retry_policy=MESSAGE_RETRY,
                     summary=f"{channel.value} {request.kind.value} ({request.dedupe_key})",
                 )
+                if result.status == "suppressed" and result.server_reply and workflow.patched(SUPPRESSED):
+                    why = f"{request.kind.value} {channel.value} not sent: {result.server_reply}"
+                    await self._set_status(partial(self._message_not_sent, why))
             except ActivityError as err:
                 cause = err.cause
                 if isinstance(cause, ApplicationError) and cause.type in MESSAGE_REFUSALS:
-                    await self._set_status(partial(self._message_refused, cause.message))
+                    await self._set_status(partial(self._message_not_sent, cause.message))
                 else:
                     workflow.logger.warning("message %s not sent: %s", request.dedupe_key, cause or err)
             finally:

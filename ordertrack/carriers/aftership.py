@@ -316,6 +316,7 @@ class AfterShipCarrier:
     """`CarrierAdapter` for AfterShip; one pooled client with explicit timeouts for all polls."""
 
     name = NAME
+    display_name = "AfterShip"
 
     def __init__(
         self, base_url: str, api_key: str, webhook_secret: str | None, timeout: float = 10.0

@@ -19,7 +19,8 @@ from ordertrack.domain.tracking import TrackingSnapshot
 class CarrierAdapter(Protocol):
     """One carrier's tracking API; one instance is shared by all polls, so it owns a connection pool."""
 
-    name: str
+    name: str  # the code orders, webhooks and search attributes use
+    display_name: str  # what customers read in emails and on the tracking page
 
     async def track(self, tracking_number: str) -> TrackingSnapshot:
         """The carrier's current picture of the shipment; raises a `CarrierError` on failure."""

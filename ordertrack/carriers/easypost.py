@@ -174,6 +174,7 @@ class EasyPostCarrier:
     """`CarrierAdapter` for EasyPost; one pooled client (basic auth, the API key as user) for all polls."""
 
     name = "easypost"
+    display_name = "EasyPost"
 
     def __init__(
         self, base_url: str, api_key: str, webhook_secret: str | None, timeout: float = 10.0

@@ -1,13 +1,15 @@
 """Links to carriers' own public tracking pages, for customer emails and the tracking page.
 
 An order's carrier may be a real carrier tracked through an aggregator (EasyPost, AfterShip); the
-customer is better served by the carrier's own page than by the aggregator's. Carrier names are
-matched loosely (case, spaces, `-`, `_` ignored) and the aggregators' codes are aliases:
-EasyPost's `DHLExpress`, AfterShip's `brazil-correios`, `portugal-ctt`, `korea-post`.
+customer is better served by the carrier's own page than by the aggregator's. Names and the
+aggregators' codes (EasyPost's `DHLExpress`, AfterShip's `brazil-correios`, `portugal-ctt`,
+`korea-post`) are matched as `ordertrack.carriers.known` matches them.
 """
 
 import re
 from urllib.parse import quote
+
+from ordertrack.carriers.known import carrier_key
 
 # Canonical carrier key -> URL template; `{number}` is the URL-encoded tracking number.
 TEMPLATES: dict[str, str] = {
@@ -25,42 +27,13 @@ TEMPLATES: dict[str, str] = {
 _KOREA_POST_INTL = "https://service.epost.go.kr/trace.RetrieveEmsRigiTraceList.comm?POST_CODE={number}"
 _UPU_S10 = re.compile(r"^[A-Z]{2}[0-9]{9}[A-Z]{2}$")
 
-# Other spellings (normalised) -> canonical key.
-ALIASES: dict[str, str] = {
-    "unitedparcelservice": "ups",
-    "unitedstatespostalservice": "usps",
-    "fedexground": "fedex",
-    "fedexexpress": "fedex",
-    "dhlexpress": "dhl",
-    "dhlexpressworldwide": "dhl",
-    "brazilcorreios": "correios",
-    "correiosbrasil": "correios",
-    "correiosbr": "correios",
-    "portugalctt": "ctt",
-    "cttportugal": "ctt",
-    "cttexpresso": "ctt",
-    "korea": "koreapost",
-    "krkoreapost": "koreapost",
-    "epost": "koreapost",
-    "kpost": "koreapost",
-}
-
-_NOT_ALNUM = re.compile(r"[^a-z0-9]")
-
-
-def carrier_key(carrier: str) -> str | None:
-    """The canonical key for a carrier name or aggregator code, or None when it has no template."""
-    name = _NOT_ALNUM.sub("", carrier.lower())
-    name = ALIASES.get(name, name)
-    return name if name in TEMPLATES else None
-
 
 def carrier_link(carrier: str, number: str) -> str | None:
     """The carrier's public tracking URL for `number`, or None for a carrier without a known page."""
     key, number = carrier_key(carrier), number.strip()
-    if key is None or not number:
+    template = TEMPLATES.get(key) if key else None
+    if template is None or not number:
         return None
-    template = TEMPLATES[key]
     if key == "koreapost" and _UPU_S10.match(number.upper()):
         template = _KOREA_POST_INTL
     return template.format(number=quote(number, safe=""))

@@ -21,6 +21,7 @@ from importlib import import_module
 from importlib.metadata import entry_points
 
 from ordertrack.carriers.base import CarrierAdapter
+from ordertrack.carriers.known import known_display_name
 from ordertrack.carriers.links import carrier_link
 from ordertrack.settings import Settings
 
@@ -115,6 +116,14 @@ class CarrierRegistry:
         adapter = self._adapters.get(carrier.strip().lower())
         url = adapter.tracking_url(tracking_number) if adapter is not None else None
         return url or carrier_link(carrier, tracking_number)
+
+    def display_name(self, carrier: str) -> str:
+        """What customers call the order's `carrier`: the adapter's own name for it, else the name
+        of a carrier known by code (`ordertrack.carriers.known`), else the code as the shop gave it."""
+        adapter = self._adapters.get(carrier.strip().lower())
+        if adapter is not None:
+            return adapter.display_name
+        return known_display_name(carrier) or carrier
 
     async def aclose(self) -> None:
         for adapter in self._adapters.values():

@@ -76,6 +76,7 @@ class SimulatedCarrier:
     """`CarrierAdapter` for the simulator; one pooled client with explicit timeouts for all polls."""
 
     name = "simulated"
+    display_name = "Simulated Carrier"
 
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self._base_url = base_url.rstrip("/")

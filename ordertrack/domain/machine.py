@@ -679,9 +679,10 @@ def on_failed_attempt_unresolved(state: OrderState, policy: TimingPolicy, now: d
     return change.outcome()
 
 
-def on_message_refused(state: OrderState, description: str, now: datetime) -> Outcome:
-    """A customer message was refused for good (a bad address or number): recorded for ops; the
-    order carries on."""
+def on_message_not_sent(state: OrderState, description: str, now: datetime) -> Outcome:
+    """A customer message will not go out: refused for good (a bad address or number, a channel not
+    configured) or not sent by choice (no review page, unsubscribed). Recorded for ops; the order
+    carries on."""
     change = _Change(state, now)
     change.record(EntryKind.MESSAGE, description, SYSTEM)
     return change.outcome()

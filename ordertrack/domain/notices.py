@@ -47,6 +47,11 @@ class MessageKind(StrEnum):
 class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    WHATSAPP = "whatsapp"
+
+
+# Channels that reach the customer's phone: the moments worth a text, in daytime only.
+TEXT_CHANNELS = frozenset({Channel.SMS, Channel.WHATSAPP})
 
 
 # Marketing mail: carries a one-click unsubscribe, is not sent to an address that unsubscribed,
@@ -61,7 +66,8 @@ PAYMENT_PENDING = frozenset({MessageKind.AWAITING_PAYMENT, MessageKind.PAYMENT_R
 # 3 a.m. only wakes someone who can pay in the morning anyway (it comes hours before the deadline).
 NUDGES = MARKETING | {MessageKind.PAYMENT_REMINDER}
 
-# What is worth a text message: the parcel's movements and its problems, not the paperwork.
+# What is worth a text message (SMS or WhatsApp): the parcel's movements and its problems, not the
+# paperwork.
 SMS_KINDS = frozenset(
     {
         MessageKind.SHIPPED,
@@ -93,7 +99,7 @@ class Notice:
 
 def waits_for_daytime(kind: MessageKind, channel: Channel) -> bool:
     """Texts and nudges respect quiet hours; transactional email goes at once."""
-    return channel == Channel.SMS or kind in NUDGES
+    return channel in TEXT_CHANNELS or kind in NUDGES
 
 
 def next_daytime(now: datetime, zone_name: str, starts: time = DAY_STARTS, ends: time = DAY_ENDS) -> datetime:

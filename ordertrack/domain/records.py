@@ -1,7 +1,7 @@
-"""Activity inputs: what the workflow hands to the read model, the mailer, the carrier poller and
-the shop's webhook."""
+"""Activity inputs (and the notify activities' result): what the workflow hands to the read model,
+the mailer, the carrier poller and the shop's webhook."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -60,6 +60,15 @@ class NotificationRequest(_Record):
     order: Order
     view: OrderView  # without timeline
     details: dict[str, str] = {}
+
+
+class NotificationResult(_Record):
+    """What became of a message: `suppressed` (not sent, by the shop's or the customer's choice)
+    says why in `server_reply` the first time, and the workflow records that on the timeline."""
+
+    message_id: str
+    status: Literal["sent", "already_sent", "unconfirmed", "suppressed"]
+    server_reply: str | None = None
 
 
 class PollCadence(_Record):

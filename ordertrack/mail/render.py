@@ -1,4 +1,5 @@
-"""Render a `NotificationRequest` into a localized email (subject, text, HTML) or SMS text.
+"""Render a `NotificationRequest` into a localized email (subject, text, HTML), SMS text, or
+WhatsApp template message.
 
 The templates live in the top-level `templates/email/` and `templates/sms/` folders. Each email
 kind's `.txt` template defines the subject once (its `subject` block), and the HTML part receives
@@ -7,6 +8,7 @@ the tracking page uses too (`ordertrack.locales.translations`, installed by
 `ordertrack.templating`); dates and money go through Babel (`ordertrack.locales.formats`).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Literal
@@ -18,8 +20,9 @@ from ordertrack.domain.models import Address
 from ordertrack.domain.notices import SMS_KINDS
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.domain.view import first_name
-from ordertrack.locales import resolve_locale
+from ordertrack.locales import DEFAULT_LOCALE, resolve_locale
 from ordertrack.locales.formats import babel_locale, is_date_only, money, time_zone
+from ordertrack.sms.twilio import Template
 from ordertrack.templating import environment
 
 # Countries whose addresses put the postal code before the city ("28014 Madrid").
@@ -39,12 +42,14 @@ class RenderedMessage:
 
 @dataclass(frozen=True)
 class MessageLinks:
-    """Where a message points; the sending activity builds them from settings and the order."""
+    """What the sending activity adds to the order from this deployment: where the message points,
+    whom to write to, and the carrier's name as customers know it."""
 
     tracking_url: str
-    review_url: str
+    review_url: str | None  # None: the shop has no review page, and no review request is sent
     support_email: str
     carrier_url: str | None = None  # the carrier's own tracking page, when known
+    carrier_name: str | None = None  # the carrier's display name (`Correios`), else the view's code
     unsubscribe_url: str | None = None  # one-click unsubscribe, for marketing mail only
 
 
@@ -100,7 +105,7 @@ def _context(
         ],
         "total": money(order.total, order.currency, babel),
         "address_lines": _address_lines(order.shipping_address, babel),
-        "carrier": view.carrier,
+        "carrier": links.carrier_name or view.carrier,
         "tracking_number": view.tracking_number,
         "estimated_delivery": (
             _when(view.estimated_delivery, zone, babel, dates) if view.estimated_delivery else None
@@ -143,3 +148,47 @@ def render_sms(request: NotificationRequest, links: MessageLinks) -> str:
         .render(_context(request, links, locale, dates="medium"))
     )
     return " ".join(text.split())
+
+
+# The placeholders a WhatsApp template may use, numbered as WhatsApp numbers them; each is sent only
+# when the message has a value for it (WhatsApp refuses empty ones), see docs/customer-messages.md.
+WHATSAPP_VARIABLES = (
+    "name",
+    "order_id",
+    "tracking_url",
+    "carrier",
+    "tracking_number",
+    "date",
+    "location",
+    "total",
+    "pay_by",
+    "pay_with",
+)
+
+
+def render_whatsapp(
+    request: NotificationRequest, links: MessageLinks, templates: Mapping[str, Mapping[str, str]]
+) -> Template | None:
+    """The approved template (`WHATSAPP_TEMPLATES`) for the message's kind in the customer's
+    language, else in English, with its variables; None when the kind has neither."""
+    if request.kind not in SMS_KINDS:
+        raise ValueError(f"{request.kind.value} is not a text (see ordertrack.domain.notices.SMS_KINDS)")
+    locale = resolve_locale(request.order.customer.locale)
+    by_locale = templates.get(request.kind.value, {})
+    sid = by_locale.get(locale) or by_locale.get(DEFAULT_LOCALE)
+    if sid is None:
+        return None
+    context = _context(request, links, locale if locale in by_locale else DEFAULT_LOCALE, dates="medium")
+    payment = context["payment"]
+    values = {
+        **context,
+        "date": context["new_date"] or context["estimated_delivery"],
+        # What the customer pays with: the Pix code to copy, the boleto's line, or the payment page.
+        "pay_with": payment and (payment.code or payment.line or payment.url),
+    }
+    variables = {
+        str(number): str(values[name])
+        for number, name in enumerate(WHATSAPP_VARIABLES, start=1)
+        if values[name] not in (None, "")
+    }
+    return Template(sid, variables)

@@ -1,7 +1,9 @@
 """A local SMS sink for development and tests: Twilio's Messages API on a local port, keeping every text.
 
 `ordertrack up` runs it so the customer's texts can be read without a Twilio account: each one is
-appended to `messages.jsonl` in its folder (`var/sms/` by default) and kept in `messages`. It checks
+appended to `messages.jsonl` in its folder (`var/sms/` by default) and kept in `messages`, with its
+channel: `sms`, or `whatsapp` for a message between `whatsapp:` addresses, which is a template
+(ContentSid and its ContentVariables) as Twilio takes them. It checks
 the HTTP Basic credentials as Twilio does, and can be told to fail the way Twilio fails: a number
 refused with 400 / error 21211, a 503 for the next requests, or a text taken and answered too late
 (as if the connection dropped after Twilio had it). The real `TwilioSms` provider talks to it.
@@ -10,6 +12,7 @@ refused with 400 / error 21211, a 503 for the next requests, or a text taken and
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import secrets
@@ -28,9 +31,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ordertrack.domain.notices import SMS_KINDS
+from ordertrack.locales import SUPPORTED_LOCALES
 from ordertrack.serving import serve_app
 from ordertrack.settings import VAR_DIR
-from ordertrack.sms.twilio import API_PATH
+from ordertrack.sms.twilio import API_PATH, WHATSAPP_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +43,14 @@ logger = logging.getLogger(__name__)
 DEV_ACCOUNT_SID = "AC" + "0" * 32
 DEV_AUTH_TOKEN = "dev-sms-token"
 DEV_FROM = "+15005550006"
+# A template for every text kind and locale, for `ordertrack up`'s WhatsApp (`WHATSAPP_TEMPLATES`).
+DEV_WHATSAPP_TEMPLATES = {
+    kind.value: {
+        locale: "HX" + hashlib.md5(f"{kind.value} {locale}".encode(), usedforsecurity=False).hexdigest()
+        for locale in SUPPORTED_LOCALES
+    }
+    for kind in sorted(SMS_KINDS)
+}
 DEFAULT_PORT = 8020
 START_TIMEOUT_SECONDS = 10.0
 
@@ -45,10 +58,13 @@ START_TIMEOUT_SECONDS = 10.0
 @dataclass(frozen=True)
 class SmsMessage:
     sid: str
-    to: str
+    to: str  # `+5511999990000`, or `whatsapp:+5511999990000`
     sender: str
-    body: str
+    body: str  # empty for a template
     at: datetime
+    channel: str = "sms"  # or `whatsapp`
+    content_sid: str | None = None  # a template's, with its variables
+    content_variables: dict[str, str] | None = None
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:
@@ -171,13 +187,29 @@ class SmsSink:
             )
         form = {name: values[0] for name, values in parse_qs((await request.body()).decode()).items()}
         to, sender, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        content_sid = form.get("ContentSid")
+        try:
+            variables = json.loads(form.get("ContentVariables", "{}"))
+        except ValueError:
+            variables = None
         if not to:
             return _error(400, 21604, "A 'To' phone number is required.")
-        if not body:
+        if not (body or content_sid):
             return _error(400, 21602, "Message body is required.")
-        if to in self.reject_numbers:
+        if not isinstance(variables, dict):
+            return _error(400, 21656, "The ContentVariables Parameter is invalid.")
+        if to.removeprefix(WHATSAPP_PREFIX) in self.reject_numbers:
             return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        message = SmsMessage(f"SM{secrets.token_hex(16)}", to, sender, body, datetime.now(UTC))
+        message = SmsMessage(
+            f"SM{secrets.token_hex(16)}",
+            to,
+            sender,
+            body,
+            datetime.now(UTC),
+            channel="whatsapp" if to.startswith(WHATSAPP_PREFIX) else "sms",
+            content_sid=content_sid,
+            content_variables=variables if content_sid else None,
+        )
         self._keep(message)
         with self._lock:
             stall = self._stalls.pop(0) if self._stalls else 0.0
@@ -189,7 +221,7 @@ class SmsSink:
         with (self.directory / "messages.jsonl").open("a", encoding="utf-8") as file:
             file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.messages.append(message)
-        logger.info("SMS to %s: %s", message.to, message.body)
+        logger.info("%s to %s: %s", message.channel, message.to, message.body or message.content_variables)
 
     def _resource(self, message: SmsMessage) -> dict[str, Any]:
         """The fields of Twilio's Message resource a sender reads."""

@@ -1,7 +1,10 @@
 """Send a text through Twilio's Messages API (or anything that speaks it, like `ordertrack.sms.sink`).
 
 `POST {base}/2010-04-01/Accounts/{sid}/Messages.json` with the form fields To, From and Body, HTTP
-Basic `sid:token`; a 201 answer carries the message's `sid` and `status`.
+Basic `sid:token`; a 201 answer carries the message's `sid` and `status`. WhatsApp goes the same way,
+between `whatsapp:+<E.164>` addresses, as an approved template (`Template`): the fields ContentSid
+and ContentVariables (a JSON object) instead of Body, since WhatsApp refuses free text to a customer
+who has not written in the last 24 hours.
 
 Failures are classified as the mailer classifies SMTP ones. A 400 whose Twilio error code is about
 this message (the number is invalid, not a mobile, unsubscribed; the body is empty or too long) is
@@ -14,7 +17,9 @@ Each text gets its own connection, as each email does: texts are few, and a pool
 that the server closed while idle would fail mid-request and read as "unknown" for nothing.
 """
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,6 +28,7 @@ from ordertrack.delivery import DeliveryUnknownError, PermanentDeliveryError, Tr
 
 TIMEOUT_SECONDS = 15.0
 API_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
+WHATSAPP_PREFIX = "whatsapp:"
 
 # Twilio error codes (answered with 400) that no retry of this message can fix.
 PERMANENT_ERROR_CODES: Mapping[int, str] = {
@@ -32,7 +38,22 @@ PERMANENT_ERROR_CODES: Mapping[int, str] = {
     21612: "the 'To' number cannot be reached from this sender",
     21614: "the 'To' number is not a mobile number",
     21617: "message body is too long",
+    21656: "the template's variables are not valid",
+    63016: "free text outside WhatsApp's 24-hour window: an approved template is needed",
 }
+
+
+@dataclass(frozen=True)
+class Template:
+    """A pre-approved message: the Content API's template SID and the values of its placeholders."""
+
+    content_sid: str
+    variables: Mapping[str, str]
+
+
+def whatsapp_address(phone: str) -> str:
+    """`+5511999990000` -> `whatsapp:+5511999990000`, the address form Twilio takes for WhatsApp."""
+    return WHATSAPP_PREFIX + phone
 
 
 class TwilioSms:
@@ -51,7 +72,9 @@ class TwilioSms:
         self._timeout = timeout
         self._tls = httpx.create_ssl_context()  # loaded once: the certificates cost more than a connection
 
-    async def send(self, to: str, body: str, before_send: Callable[[], Awaitable[None]] | None = None) -> str:
+    async def send(
+        self, to: str, body: str | Template, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> str:
         """Returns `<message sid> <status>`, e.g. `SM0123... queued`."""
         sending = False
 
@@ -63,7 +86,11 @@ class TwilioSms:
                     await before_send()
                 sending = True
 
-        form = {"To": to, "From": self._from, "Body": body}
+        form = {"To": to, "From": self._from}
+        if isinstance(body, Template):
+            form |= {"ContentSid": body.content_sid, "ContentVariables": json.dumps(dict(body.variables))}
+        else:
+            form["Body"] = body
         try:
             async with httpx.AsyncClient(timeout=self._timeout, verify=self._tls) as client:
                 response = await client.post(

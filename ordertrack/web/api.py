@@ -24,7 +24,7 @@ from ordertrack.domain.messages import (
     CorrectionRequest,
     FulfillmentUpdate,
 )
-from ordertrack.domain.models import Order
+from ordertrack.domain.models import NewOrder, Order
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.settings import Settings
@@ -159,7 +159,7 @@ async def start_order(
     response: Response,
     caller: ShopCaller,
     _strict: Annotated[None, StrictBody(Order)],
-    order: Annotated[Order, _example("The contract's sample order", SAMPLE_ORDER)],
+    order: Annotated[NewOrder, _example("The contract's sample order", SAMPLE_ORDER)],
 ) -> StartedOrderOut:
     """Start the order's workflow. The same order again answers 200 with the same body; the same
     `order_id` with different contents is a 409."""

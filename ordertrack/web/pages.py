@@ -31,6 +31,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ordertrack.carriers.registry import CarrierRegistry
+from ordertrack.contact import SupportContact
 from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import MAIN_LINE, OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
@@ -246,9 +247,14 @@ def _delivered_at(order: StoredOrder, timeline: list[TimelineEntry]) -> datetime
 
 
 def tracking_context(
-    order: StoredOrder, timeline: list[TimelineEntry], carriers: CarrierRegistry, default_zone: str
+    order: StoredOrder,
+    timeline: list[TimelineEntry],
+    carriers: CarrierRegistry,
+    default_zone: str,
+    contact: SupportContact,
 ) -> dict[str, Any]:
-    """Everything `page/tracking.html` shows; nothing of the street address, email or phone.
+    """Everything `page/tracking.html` shows; nothing of the customer's street address, email or
+    phone. The carrier by the name customers know it (`Correios`, not `correios`), and whom to ask.
 
     Times are shown in the order's zone; a row from before the read model kept one is shown in
     `default_zone` (the settings' `DEFAULT_TIME_ZONE`, the workflow's default too).
@@ -272,7 +278,7 @@ def tracking_context(
         "new_date": loc.date(estimate) if order.delayed and estimate else None,
         "estimated_delivery": loc.date(estimate) if estimate else None,
         "delivered_on": loc.date(delivered_at) if delivered_at else None,
-        "carrier": order.carrier,
+        "carrier": carriers.display_name(order.carrier) if order.carrier else None,
         "tracking_number": order.tracking_number,
         "carrier_url": _carrier_url(carriers, order),
         "history": _history(timeline, loc),
@@ -282,6 +288,7 @@ def tracking_context(
         "country": order.ship_country,
         "updated": loc.moment(latest),
         "zone_label": loc.zone_label,
+        "contact": contact,
     }
 
 
@@ -423,7 +430,10 @@ class TrackingPage:
         order, timeline = await res.store.get_tracking(token)
         if order is None:  # the link was rotated since the lookup
             return None
-        context = tracking_context(order, timeline, res.carriers, res.settings.default_time_zone)
+        settings = res.settings
+        context = tracking_context(
+            order, timeline, res.carriers, settings.default_time_zone, SupportContact.of(settings)
+        )
         rendered = Rendered.of(render("tracking.html", context).encode(), _TRACKING_HEADERS, etag=True)
         res.cache.put(("page", token), stamp, rendered)
         return rendered

@@ -21,7 +21,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.mail.sink import MailSink
-from ordertrack.sms.sink import SmsSink
+from ordertrack.sms.sink import DEV_WHATSAPP_TEMPLATES, SmsSink
 from tests.conftest import eventually, free_port
 
 ORDERTRACK = str(Path(sys.executable).parent / "ordertrack")
@@ -72,6 +72,7 @@ class Stack:
             "ORDERTRACK_SMTP_PORT": str(self.sink.port),
             "ORDERTRACK_SIMULATED_CARRIER_URL": f"http://127.0.0.1:{self.sim_port}",
             "ORDERTRACK_PUBLIC_URL": "https://shop.example",
+            "ORDERTRACK_REVIEW_URL": "https://shop.example/review/{order_id}",
             "ORDERTRACK_OPERATOR": "e2e-operator",
             **(self._sms_settings() if self.sms else {}),
         }
@@ -83,6 +84,8 @@ class Stack:
             "ORDERTRACK_SMS_ACCOUNT_SID": self.sms.account_sid,
             "ORDERTRACK_SMS_AUTH_TOKEN": self.sms.auth_token,
             "ORDERTRACK_SMS_FROM": "+15005550006",
+            "ORDERTRACK_WHATSAPP_FROM": "+15005550006",
+            "ORDERTRACK_WHATSAPP_TEMPLATES": json.dumps(DEV_WHATSAPP_TEMPLATES),
         }
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:

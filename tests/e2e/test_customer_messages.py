@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.mail.sink import MailSink
-from ordertrack.sms.sink import SmsSink
+from ordertrack.sms.sink import DEV_WHATSAPP_TEMPLATES, SmsSink
 from ordertrack.store.repository import Store
 from tests.conftest import eventually, free_port
 from tests.e2e.stack import Stack, running_stack
@@ -50,14 +50,13 @@ async def stack(
 
 
 async def start_order(
-    stack: Stack, journey: str, customer: dict[str, str], sms: bool = False
+    stack: Stack, journey: str, customer: dict[str, str], sms: bool = False, whatsapp: bool = False
 ) -> dict[str, str]:
     """Start a paid order through the CLI and ship it with the simulated carrier's `journey`."""
     order_id = f"e2e-{uuid.uuid4().hex[:10]}"
     email = f"{order_id}@example.com"
-    data = order_data(
-        order_id=order_id, customer={**customer, "email": email}, notify={"email": True, "sms": sms}
-    )
+    notify = {"email": True, "sms": sms, "whatsapp": whatsapp}
+    data = order_data(order_id=order_id, customer={**customer, "email": email}, notify=notify)
     path = stack.workdir / f"{order_id}.json"
     path.write_text(json.dumps(data))
     await stack.cli_ok("order", "start", str(path))
@@ -94,13 +93,33 @@ def check_emails(mails: list[EmailMessage], log: list[dict[str, Any]], language:
 
 
 async def test_three_customers_side_by_side(stack: Stack, dev_env: WorkflowEnvironment):
-    """A Korean delayed journey, a Portuguese failed attempt by email and text, and a refused
-    address, run at once on one stack (each checks its own customer's messages)."""
+    """A Korean delayed journey, a Portuguese failed attempt by email and text, a refused
+    address and a Brazilian customer on WhatsApp, run at once on one stack (each checks its own
+    customer's messages)."""
     await asyncio.gather(
         delayed_journey_in_korean(stack, dev_env),
         failed_attempt_journey_in_portuguese_by_email_and_text(stack, dev_env),
         a_permanently_refused_address_is_recorded_and_the_order_completes(stack, dev_env),
+        an_on_time_journey_on_whatsapp_in_portuguese(stack, dev_env),
     )
+
+
+async def an_on_time_journey_on_whatsapp_in_portuguese(stack: Stack, dev_env: WorkflowEnvironment) -> None:
+    customer = {**BRAZILIAN, "phone": "+5521987654321"}  # its own number: the sink is shared
+    order = await start_order(stack, "ONTIME", customer, whatsapp=True)
+    result = await finish(dev_env, order["order_id"], stack)
+    assert result.status == OrderStatus.COMPLETED
+
+    shown = await stack.show(order["order_id"])
+    assert stack.sms is not None
+    messages = [m for m in stack.sms.messages if m.to == f"whatsapp:{order['phone']}"]
+    expected = ["shipped", "out_for_delivery", "delivered"]
+    assert kinds(shown["messages"], "whatsapp") == expected and kinds(shown["messages"], "sms") == []
+    assert [m.content_sid for m in messages] == [DEV_WHATSAPP_TEMPLATES[kind]["pt-BR"] for kind in expected]
+    assert all(m.channel == "whatsapp" and m.sender == "whatsapp:+15005550006" for m in messages)
+    tracking_url = f"https://shop.example/t/{shown['tracking_token']}"
+    assert all((m.content_variables or {}).get("3") == tracking_url for m in messages)
+    assert (messages[0].content_variables or {}).get("4") == "Simulated Carrier"  # its name, not its code
 
 
 async def delayed_journey_in_korean(stack: Stack, dev_env: WorkflowEnvironment) -> None:

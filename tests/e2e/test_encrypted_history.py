@@ -122,7 +122,12 @@ async def test_history_holds_only_ciphertext_and_the_codec_opens_it(
         patches = [
             p for details in marker_details if "patch-data" in details for p in details["patch-data"].payloads
         ]
-        patch_names = (b"customer-messages-v2", b"cost-per-order", b"operator-signals")
+        patch_names = (
+            b"customer-messages-v2",
+            b"cost-per-order",
+            b"operator-signals",
+            b"suppressed-on-timeline",
+        )
         assert patches and all(any(name in p.data for name in patch_names) for p in patches)
         bookkeeping = [p for details in marker_details if "data" in details for p in details["data"].payloads]
         assert all(b'"activity_type"' in p.data for p in bookkeeping)

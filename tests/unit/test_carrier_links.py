@@ -2,7 +2,8 @@
 
 import pytest
 
-from ordertrack.carriers.links import TEMPLATES, carrier_key, carrier_link
+from ordertrack.carriers.known import carrier_key
+from ordertrack.carriers.links import TEMPLATES, carrier_link
 from ordertrack.carriers.registry import CarrierRegistry
 
 EXPECTED = {

@@ -579,7 +579,7 @@ def test_delay_messages_carry_the_delay_kind_for_translation():
 
 def test_a_refused_message_is_recorded_for_ops_without_changing_the_status():
     state = state_in(OrderStatus.SHIPPED)
-    outcome = machine.on_message_refused(state, "shipped email refused: 550 no such user", NOW)
+    outcome = machine.on_message_not_sent(state, "shipped email refused: 550 no such user", NOW)
     assert outcome.state.status == OrderStatus.SHIPPED
     assert outcome.entries[-1].kind == EntryKind.MESSAGE and not outcome.notices
 

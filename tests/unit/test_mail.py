@@ -15,7 +15,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 import ordertrack
-from activities.notify import NotificationResult, NotifyActivities
+from activities.notify import NO_REVIEW_URL, NotificationResult, NotifyActivities
+from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.delivery import DeliveryUnknownError, PermanentDeliveryError, TransientDeliveryError
 from ordertrack.domain.machine import on_fulfillment, on_start
 from ordertrack.domain.messages import FulfillmentUpdate
@@ -40,6 +41,7 @@ NOW = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 TOKEN = "tok-" + "a" * 28
 PUBLIC_URL = "https://track.example.com"
 MAIL_FROM = "Shop <orders@shop.example.com>"
+REVIEW_URL = "https://shop.example/orders/{order_id}/review"
 CARRIER_LINK = "https://carrier.example.com/track?n=SIM-ONTIME-42&lang=en"
 LINKS = MessageLinks(
     tracking_url=f"{PUBLIC_URL}/t/{TOKEN}",
@@ -101,7 +103,7 @@ def carrier_url(carrier: str, tracking_number: str) -> str:
 
 
 def activities(
-    store: Store, mailer: SmtpMailer, *, sms: SmsProvider | None = None, review_url: str | None = None
+    store: Store, mailer: SmtpMailer, *, sms: SmsProvider | None = None, review_url: str | None = REVIEW_URL
 ) -> NotifyActivities:
     return NotifyActivities(
         store,
@@ -109,6 +111,7 @@ def activities(
         public_url=PUBLIC_URL + "/",
         mail_from=MAIL_FROM,
         carrier_url=carrier_url,
+        carrier_name=CarrierRegistry().display_name,
         sms=sms,
         review_url=review_url,
     )
@@ -334,11 +337,26 @@ async def test_an_unreachable_server_fails_the_row_and_a_retry_sends_once(
 
 
 async def test_links_come_from_the_settings(sink: MailSink, mailer: SmtpMailer, sqlite_store: Store) -> None:
-    notify = activities(sqlite_store, mailer, review_url="https://shop.example/orders/{order_id}/review")
+    notify = activities(sqlite_store, mailer, review_url=REVIEW_URL)
     await ActivityEnvironment().run(notify.send_notification, make_request(MessageKind.REVIEW_REQUEST))
     [received] = sink.messages
     assert "https://shop.example/orders/1001/review" in text_of(received)
     assert "orders@shop.example.com" in text_of(received)  # support address: MAIL_FROM's by default
+
+
+async def test_without_a_review_url_no_review_request_is_sent(
+    sink: MailSink, mailer: SmtpMailer, sqlite_store: Store
+) -> None:
+    notify, env = activities(sqlite_store, mailer, review_url=None), ActivityEnvironment()
+    result = await env.run(notify.send_notification, make_request(MessageKind.REVIEW_REQUEST))
+    again = await env.run(notify.send_notification, make_request(MessageKind.REVIEW_REQUEST))
+    delivered = await env.run(notify.send_notification, make_request(MessageKind.DELIVERED))
+
+    assert (result.status, again.status, delivered.status) == ("suppressed", "suppressed", "sent")
+    assert result.server_reply == NO_REVIEW_URL and again.server_reply is None  # said once, for the timeline
+    assert [message["X-Ordertrack-Message"] for message in sink.messages] == ["delivered"]
+    rows = {row.kind: row for row in await sqlite_store.list_notifications("1001")}
+    assert rows["review_request"].status == "suppressed" and rows["review_request"].sent_at is None
 
 
 async def test_marketing_mail_carries_the_addresses_unsubscribe_link(
@@ -447,6 +465,7 @@ async def test_a_worker_killed_after_the_server_accepted_never_sends_twice(
         public_url=PUBLIC_URL,
         mail_from=MAIL_FROM,
         carrier_url=carrier_url,
+        carrier_name=CarrierRegistry().display_name,
     )
     with pytest.raises(RuntimeError, match="worker killed"):
         await env.run(killed.send_notification, request)

@@ -4,12 +4,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from ordertrack.domain.durations import format_duration, parse_duration
-from ordertrack.domain.models import Order
+from ordertrack.domain.models import NewOrder, Order
 from ordertrack.domain.policy import TimingPolicy
-from tests.factories import BOLETO_LINE, PIX_CODE, order_data
+from tests.factories import BOLETO_LINE, PIX_CODE, order_data, sample_order
 
 
 def errors_of(**changes: object) -> dict[str, str]:
@@ -179,3 +179,26 @@ def test_an_order_without_instructions_serializes_as_before_they_existed():
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "examples").glob("*.json")), ids=str)
 def test_the_example_orders_are_valid(path: Path):
     Order.model_validate_json(path.read_text(), strict=True)
+
+
+def test_a_new_order_asking_for_texts_keeps_its_phone_in_e164() -> None:
+    data = order_data(notify={"email": True, "whatsapp": True})
+    data["customer"] = {**data["customer"], "phone": "+55 11 99999 0000"}
+    order = TypeAdapter(NewOrder).validate_python(data)
+    assert order.customer.phone == "+5511999990000" and order.notify.texts
+
+
+def test_the_phone_check_is_for_new_orders_only_so_running_orders_still_read() -> None:
+    data = order_data(notify={"email": True, "sms": True})
+    data["customer"] = {**data["customer"], "phone": "+5511999"}  # accepted before the check existed
+    assert Order.model_validate(data).customer.phone == "+5511999"
+    with pytest.raises(ValidationError) as refused:
+        TypeAdapter(NewOrder).validate_python(data)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("customer", "phone") and error["type"] == "phone_number"
+
+
+def test_whatsapp_is_written_only_when_asked_for() -> None:
+    """An order without it serializes as before the channel existed: same digest, same payload."""
+    assert "whatsapp" not in sample_order().model_dump_json()
+    assert '"whatsapp":true' in sample_order(notify={"whatsapp": True}).model_dump_json()

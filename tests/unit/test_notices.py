@@ -41,10 +41,9 @@ def test_only_texts_and_nudges_wait_for_daytime() -> None:
     waiting = {
         (kind, channel) for kind in MessageKind for channel in Channel if waits_for_daytime(kind, channel)
     }
-    assert waiting == {(kind, Channel.SMS) for kind in MessageKind} | {
-        (MessageKind.REVIEW_REQUEST, Channel.EMAIL),
-        (MessageKind.PAYMENT_REMINDER, Channel.EMAIL),
-    }
+    texts = {(kind, channel) for kind in MessageKind for channel in (Channel.SMS, Channel.WHATSAPP)}
+    nudges = {(MessageKind.REVIEW_REQUEST, Channel.EMAIL), (MessageKind.PAYMENT_REMINDER, Channel.EMAIL)}
+    assert waiting == texts | nudges
     assert MessageKind.REVIEW_REQUEST not in SMS_KINDS and MessageKind.CONFIRMATION not in SMS_KINDS
 
 

@@ -26,6 +26,7 @@ class JourneyCarrier:
     """The simulated on-time journey, first seen at `SHIPPED_AT`, at the attempt's start."""
 
     name = journeys.CARRIER
+    display_name = "Simulated Carrier"
 
     def __init__(self, env: ActivityEnvironment) -> None:
         self.env, self.calls = env, 0

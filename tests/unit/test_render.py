@@ -19,7 +19,7 @@ from ordertrack.locales import SUPPORTED_LOCALES, resolve_locale
 from ordertrack.mail import render
 from ordertrack.mail.catalogs import TEMPLATE, problems, read_catalog
 from ordertrack.mail.preview import preview, sample_links, sample_request
-from ordertrack.mail.render import render_email, render_sms
+from ordertrack.mail.render import render_email, render_sms, render_whatsapp
 from ordertrack.templating import environment
 from tests.factories import BOLETO_LINE, PIX_CODE
 
@@ -181,8 +181,14 @@ def test_payment_messages_carry_the_amount_the_deadline_and_how_to_pay(
         assert render._context(request, links, locale)["total"] in email.text
         for value in shops_payment_values(request):
             assert value in email.text and str(escape(value)) in email.html
+        whatsapp = render_whatsapp(request, links, {kind.value: {locale: "HX" + "0" * 32}})
+        assert whatsapp is not None and whatsapp.variables["9"] == short_pay_by
+        assert whatsapp.variables["8"] == render._context(request, links, locale)["total"]
         if way:  # a text carries what pays (the code, the line, the page), not a boleto's PDF link
             assert (way.code or way.line or way.url) in sms
+            assert whatsapp.variables["10"] == (way.code or way.line or way.url)
+        else:
+            assert "10" not in whatsapp.variables
         if way and way.url:
             assert f'href="{escape(way.url)}"' in email.html
 

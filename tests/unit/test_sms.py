@@ -9,14 +9,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities
+from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.delivery import DeliveryUnknownError, PermanentDeliveryError, TransientDeliveryError
 from ordertrack.domain.notices import Channel, MessageKind
 from ordertrack.domain.records import NotificationRequest
+from ordertrack.mail.render import MessageLinks, render_whatsapp
 from ordertrack.mail.smtp import SmtpMailer
+from ordertrack.names import WHATSAPP_NOT_CONFIGURED_ERROR
 from ordertrack.settings import Settings
-from ordertrack.sms.provider import SmsProvider, build_sms_provider
+from ordertrack.sms.provider import SmsProvider, build_sms_provider, build_whatsapp_provider
 from ordertrack.sms.sink import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, SmsSink
-from ordertrack.sms.twilio import TwilioSms
+from ordertrack.sms.twilio import Template, TwilioSms, whatsapp_address
 from ordertrack.store import Store
 from tests.factories import order_data, sample_order
 from tests.unit.test_mail import PUBLIC_URL, TOKEN, carrier_url, free_port, make_request
@@ -43,6 +46,7 @@ def texts(sms: SmsProvider | None, store: Store) -> NotifyActivities:
         public_url=PUBLIC_URL,
         mail_from="orders@shop.example.com",
         carrier_url=carrier_url,
+        carrier_name=CarrierRegistry().display_name,
         sms=sms,
     )
 
@@ -222,3 +226,118 @@ async def test_without_a_provider_or_a_phone_nothing_is_sent(sms_sink: SmsSink, 
         await env.run(texts(provider(sms_sink), sqlite_store).send_sms, no_phone)
     assert raised.value.non_retryable
     assert sms_sink.messages == [] and await sqlite_store.list_notifications("1001") == []
+
+
+# -- WhatsApp ----------------------------------------------------------------------------------
+
+SHIPPED_SID = "HX" + "1" * 32
+EN_SHIPPED_SID = "HX" + "2" * 32
+
+
+def whatsapp_request(locale: str = "pt-BR", kind: MessageKind = MessageKind.SHIPPED) -> NotificationRequest:
+    order = sample_order(customer={**order_data()["customer"], "locale": locale, "phone": PHONE})
+    return make_request(kind, order, dedupe_key=f"{kind.value}:1", channel=Channel.WHATSAPP)
+
+
+async def test_a_whatsapp_template_reaches_the_sink_with_its_variables(sms_sink: SmsSink) -> None:
+    whatsapp = TwilioSms(
+        sms_sink.url,
+        account_sid=DEV_ACCOUNT_SID,
+        auth_token=DEV_AUTH_TOKEN,
+        from_number=whatsapp_address(FROM),
+    )
+    reply = await whatsapp.send(whatsapp_address(PHONE), Template(SHIPPED_SID, {"1": "Ana", "2": "1001"}))
+
+    [message] = sms_sink.messages
+    assert reply == f"{message.sid} queued"
+    assert (message.channel, message.to, message.sender) == (
+        "whatsapp",
+        f"whatsapp:{PHONE}",
+        f"whatsapp:{FROM}",
+    )
+    assert (message.content_sid, message.content_variables, message.body) == (
+        SHIPPED_SID,
+        {"1": "Ana", "2": "1001"},
+        "",
+    )
+    recorded = json.loads((sms_sink.directory / "messages.jsonl").read_text().splitlines()[-1])
+    assert recorded["channel"] == "whatsapp" and recorded["content_sid"] == SHIPPED_SID
+
+
+def test_the_template_is_the_customers_language_else_english_with_only_known_values() -> None:
+    templates = {"shipped": {"pt-BR": SHIPPED_SID, "en": EN_SHIPPED_SID}, "delivered": {"en": EN_SHIPPED_SID}}
+    links = MessageLinks(
+        tracking_url=f"{PUBLIC_URL}/t/{TOKEN}",
+        review_url=None,
+        support_email="s@x.example",
+        carrier_name="Correios",
+    )
+
+    shipped = render_whatsapp(whatsapp_request("pt-BR"), links, templates)
+    korean = render_whatsapp(whatsapp_request("ko"), links, templates)
+    delivered = render_whatsapp(whatsapp_request("pt-BR", MessageKind.DELIVERED), links, templates)
+    missing = render_whatsapp(whatsapp_request("pt-BR", MessageKind.LOST), links, templates)
+
+    assert shipped is not None and shipped.content_sid == SHIPPED_SID
+    assert shipped.variables["1"] == "Ana" and shipped.variables["3"] == f"{PUBLIC_URL}/t/{TOKEN}"
+    assert shipped.variables["4"] == "Correios" and "7" not in shipped.variables  # no location: not sent
+    assert korean is not None and korean.content_sid == EN_SHIPPED_SID  # no Korean template: English
+    assert delivered is not None and delivered.content_sid == EN_SHIPPED_SID
+    assert missing is None
+
+
+async def test_whatsapp_is_sent_once_and_without_a_template_refused_for_ops(
+    sms_sink: SmsSink, sqlite_store: Store
+) -> None:
+    whatsapp = TwilioSms(
+        sms_sink.url,
+        account_sid=DEV_ACCOUNT_SID,
+        auth_token=DEV_AUTH_TOKEN,
+        from_number=whatsapp_address(FROM),
+    )
+    notify = NotifyActivities(
+        sqlite_store,
+        SmtpMailer(Settings(smtp_port=free_port())),
+        public_url=PUBLIC_URL,
+        mail_from="orders@shop.example.com",
+        carrier_url=carrier_url,
+        carrier_name=CarrierRegistry().display_name,
+        whatsapp=whatsapp,
+        whatsapp_templates={"shipped": {"en": EN_SHIPPED_SID}},
+    )
+    env = ActivityEnvironment()
+    first = await env.run(notify.send_whatsapp, whatsapp_request())
+    again = await env.run(notify.send_whatsapp, whatsapp_request())
+    assert (first.status, again.status) == ("sent", "already_sent") and len(sms_sink.messages) == 1
+    [row] = await sqlite_store.list_notifications("1001")
+    assert (row.channel, row.recipient) == ("whatsapp", f"whatsapp:{PHONE}")
+
+    with pytest.raises(ApplicationError, match="no approved template for lost") as refused:
+        await env.run(notify.send_whatsapp, whatsapp_request(kind=MessageKind.LOST))
+    assert refused.value.type == WHATSAPP_NOT_CONFIGURED_ERROR and refused.value.non_retryable
+    with pytest.raises(ApplicationError, match="WhatsApp is not configured"):
+        await env.run(texts(None, sqlite_store).send_whatsapp, whatsapp_request())
+
+
+def test_whatsapp_is_built_from_the_sms_account_and_its_own_sender() -> None:
+    account = {"sms_account_sid": DEV_ACCOUNT_SID, "sms_auth_token": SecretStr(DEV_AUTH_TOKEN)}
+    assert build_whatsapp_provider(Settings(**account)) is None
+    assert build_whatsapp_provider(Settings(whatsapp_from=FROM)) is None
+    assert build_whatsapp_provider(Settings(**account, whatsapp_from=FROM)) is not None
+
+
+@pytest.mark.parametrize(
+    ("templates", "problem"),
+    [
+        ({"confirmation": {"en": SHIPPED_SID}}, "not a text message kind"),
+        ({"shipped": {"fr": SHIPPED_SID}}, "'fr' is not one of"),
+        ({"shipped": {"en": "HX123"}}, "not a content SID"),
+    ],
+)
+def test_whatsapp_templates_are_checked_when_the_settings_load(
+    templates: dict[str, dict[str, str]], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Settings(whatsapp_templates=templates)
+    with pytest.raises(ValueError, match="WHATSAPP_FROM"):
+        Settings(whatsapp_from="+5511999")

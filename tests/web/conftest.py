@@ -46,6 +46,7 @@ def api_settings(tmp_path: Path, smtp_port: int, **changes: Any) -> Settings:
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
         "smtp_port": smtp_port,
         "public_url": PUBLIC_URL,
+        "review_url": "https://shop.example/review/{order_id}",  # a shop with a review page
         # Orders stay put until told to move: no deadline fires during a test, and no carrier answers
         # (nothing listens on the discard port), so a shipped order stays shipped.
         "ship_by": timedelta(days=7),

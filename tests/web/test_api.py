@@ -181,6 +181,36 @@ async def test_an_order_awaiting_payment_keeps_its_instructions(api: Api) -> Non
 
 
 @pytest.mark.parametrize(
+    ("notify", "phone", "problem"),
+    [
+        ({"whatsapp": True}, "+5511999", "not a valid phone number for its country"),
+        ({"sms": True}, "+1 555 0100", "not a valid phone number for its country"),
+        ({"sms": True, "whatsapp": True}, None, "required when notify asks for sms or whatsapp"),
+    ],
+)
+async def test_a_phone_channel_needs_a_number_it_can_reach(
+    app_only: Api, notify: dict[str, bool], phone: str | None, problem: str
+) -> None:
+    data = order_data(order_id=new_order_id(), notify={"email": True, **notify})
+    data["customer"] = {**data["customer"], "phone": phone}
+
+    response = await app_only.http.post("/api/orders", json=data, headers=app_only.shop)
+
+    fields = fields_of(response)
+    assert list(fields) == ["customer.phone"] and problem in fields["customer.phone"]
+
+
+async def test_a_number_is_checked_only_when_a_phone_channel_is_asked_for(app_only: Api) -> None:
+    email_only = order_data(order_id=new_order_id(), notify={"email": True})
+    email_only["customer"] = {**email_only["customer"], "phone": "+5511999"}  # E.164-shaped, not real
+    whatsapp = order_data(order_id=new_order_id(), notify={"email": True, "whatsapp": True})
+
+    for data in (email_only, whatsapp):
+        response = await app_only.http.post("/api/orders", json=data, headers=app_only.shop)
+        assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
     ("change", "field"),
     [
         (lambda d: d["items"][0].update(quantity="2"), "items[0].quantity"),

@@ -7,6 +7,7 @@ also refreshes the README's `docs/tracking-page.png` from the same page (at twic
 
 import asyncio
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -22,7 +23,7 @@ from ordertrack.settings import Settings
 from ordertrack.store.repository import Store
 from ordertrack.web.app import create_app
 from tests.conftest import free_port
-from tests.web.test_pages import TOKEN, seed_order, text_of
+from tests.web.test_pages import SUPPORT, TOKEN, seed_order, text_of
 
 PHONE = (390, 844)
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "tracking-page.png"
@@ -76,6 +77,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
         simulated_carrier_url="https://carrier.example",
+        **SUPPORT,
     )
     app = create_app(settings)
     port, stop = free_port(), asyncio.Event()
@@ -97,9 +99,11 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         await asyncio.wait_for(server, 10)
 
 
-async def run_chromium(chromium: str, profile: Path, url: str, *args: str, scale: int = 1) -> str:
+async def run_chromium(
+    chromium: str, profile: Path, url: str, *args: str, scale: int = 1, size: tuple[int, int] = PHONE
+) -> str:
     """One headless Chromium run against `url`; returns its stdout (the DOM for `--dump-dom`)."""
-    width, height = PHONE
+    width, height = size
     process = await asyncio.create_subprocess_exec(
         chromium,
         "--headless",
@@ -164,6 +168,30 @@ async def test_tracking_page_in_chromium_at_phone_width(
         shot = tmp_path / "docs.png"
         await run_chromium(chromium, tmp_path / "profile", url, f"--screenshot={shot}", scale=2)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+
+async def test_support_block_in_chromium_at_phone_width(
+    chromium: str, served: Served, tmp_path: Path
+) -> None:
+    """The shop's name and each way to reach its support, as a phone shows them (the whole page at
+    a phone's width, for a person to look at: `support.png` in the test's folder)."""
+    await seed_order(served.store, locale="pt-BR")
+    url = f"{served.base_url}/t/{TOKEN}"
+
+    dom = await run_chromium(chromium, tmp_path / "profile", url, "--dump-dom")
+    screenshot = tmp_path / "support.png"
+    whole_page = (PHONE[0], 2400)
+    await run_chromium(chromium, tmp_path / "profile", url, f"--screenshot={screenshot}", size=whole_page)
+
+    [block] = re.findall(r'<section[^>]*data-block="support".*?</section>', dom, re.S)
+    text = text_of(block)
+    assert "Precisa de ajuda?" in text and "A Loja Aurora está aqui para ajudar" in text
+    assert "Escrever para ajuda@aurora.example" in text and "Ligar para +55 11 3333-4444" in text
+    assert "Acessar a central de ajuda" in text
+    assert 'href="tel:+551133334444"' in block and 'href="https://aurora.example/ajuda"' in block
+    assert "Loja Aurora" in text_of(dom.split("<section")[0])  # the shop's name above the status
+    assert "Simulated Carrier" in text_of(dom)  # the carrier's name, not its code
+    assert png_size(screenshot) == whole_page
 
 
 async def test_not_found_page_in_chromium(chromium: str, served: Served, tmp_path: Path) -> None:

@@ -167,6 +167,7 @@ class _Aggregator:
     """An aggregator-like adapter that reports snapshots under its own name, counting concurrency."""
 
     name = "aggregator"
+    display_name = "Aggregator"
 
     def __init__(self) -> None:
         self.running = 0

@@ -191,7 +191,7 @@ SCRAPE_TOKEN = "pages-scrape-token"
 
 
 @asynccontextmanager
-async def open_site(database_url: str, default_time_zone: str = "UTC") -> AsyncIterator[Site]:
+async def open_site(database_url: str, default_time_zone: str = "UTC", **changes: Any) -> AsyncIterator[Site]:
     """The app on `database_url` (migrated on start); settings spelled out, none from the environment
     that matter to a page."""
     settings = Settings(
@@ -199,6 +199,7 @@ async def open_site(database_url: str, default_time_zone: str = "UTC") -> AsyncI
         simulated_carrier_url=CARRIER_SITE,
         default_time_zone=default_time_zone,
         metrics_token=SCRAPE_TOKEN,
+        **changes,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -256,7 +257,8 @@ async def test_hit_shows_status_steps_carrier_items_and_city_but_nothing_private
     assert '<li class="current" aria-current="step">In transit</li>' in page
     link = f'href="{CARRIER_SITE}/track/SIM-ONTIME-1001" rel="noopener noreferrer"'
     assert link in page
-    assert "SIM-ONTIME-1001" in text and "simulated" in text
+    # The carrier by its display name, never its code.
+    assert "SIM-ONTIME-1001" in text and "Simulated Carrier" in text and "simulated" not in text
     assert "Estimated delivery: Tue 24 Nov 2026" in text
     assert "T-shirt M \u00d7 2" in text
     assert "R$79.80" in text
@@ -477,6 +479,47 @@ async def test_a_row_from_before_the_time_zone_column_shows_in_the_default_zone(
     assert response.status_code == 200
     text = text_of(response.text)
     assert "20 Nov, 23:03 Confirmed" in text and "Times in Seoul." in text
+
+
+SUPPORT = {
+    "shop_name": "Loja Aurora",
+    "support_email": "ajuda@aurora.example",
+    "support_url": "https://aurora.example/ajuda",
+    "support_phone": "+55 11 3333-4444",
+}
+
+
+async def test_the_page_names_the_shop_and_how_to_reach_its_support(tmp_path: Path) -> None:
+    async with open_site(database_url(tmp_path), **SUPPORT) as site:
+        await seed_order(site.store)
+        page = (await site.client.get(f"/t/{TOKEN}")).text
+
+    [block] = re.findall(r'<section[^>]*data-block="support".*?</section>', page, re.S)
+    text = text_of(block)
+    assert "Precisa de ajuda?" in text and "Dúvidas sobre o seu pedido? A Loja Aurora está aqui" in text
+    assert 'href="mailto:ajuda@aurora.example?subject=Pedido%201001"' in block
+    assert 'href="tel:+551133334444"' in block and "Ligar para +55 11 3333-4444" in text
+    assert 'href="https://aurora.example/ajuda" rel="noopener noreferrer"' in block
+    assert '<p class="shop">Loja Aurora</p>' in page and "· Loja Aurora</title>" in page
+
+
+async def test_without_support_settings_the_page_offers_the_shops_sending_address(site: Site) -> None:
+    await seed_order(site.store, locale="en")
+    page = (await site.client.get(f"/t/{TOKEN}")).text
+
+    [block] = re.findall(r'<section[^>]*data-block="support".*?</section>', page, re.S)
+    assert "Questions about your order? We are here to help." in text_of(block)
+    assert 'href="mailto:orders@localhost?subject=Order%201001"' in block  # MAIL_FROM's address
+    assert "tel:" not in block and 'class="shop"' not in page
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("support_url", "javascript:alert(1)"), ("support_phone", "+55 11 3333"), ("review_url", "ftp://x")],
+)
+def test_support_settings_that_would_mislead_customers_are_refused(setting: str, value: str) -> None:
+    with pytest.raises(ValueError, match=setting.upper()):
+        Settings(**{setting: value})
 
 
 async def test_timeline_is_newest_first_without_internal_entries(site: Site) -> None:

@@ -27,8 +27,8 @@ from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from ordertrack.mail.smtp import SmtpMailer
 from ordertrack.settings import Settings
-from ordertrack.sms.sink import DEV_FROM, SmsSink
-from ordertrack.sms.twilio import TwilioSms
+from ordertrack.sms.sink import DEV_FROM, DEV_WHATSAPP_TEMPLATES, SmsMessage, SmsSink
+from ordertrack.sms.twilio import TwilioSms, whatsapp_address
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
 from tests.conftest import eventually
@@ -45,6 +45,7 @@ class ServerClockCarrier:
     with the previous attempt's failure, a whole cadence early)."""
 
     name = journeys.CARRIER
+    display_name = "Simulated Carrier"
 
     def __init__(self) -> None:
         self.journeys: tuple[journeys.Journey, ...] = journeys.JOURNEYS  # a test may add its own
@@ -91,6 +92,9 @@ class Harness:
 
     def texts_for(self, phone: str) -> list[str]:
         return [text.body for text in self.sms.messages if text.to == phone] if self.sms else []
+
+    def whatsapp_for(self, phone: str) -> list[SmsMessage]:
+        return [m for m in self.sms.messages if m.to == whatsapp_address(phone)] if self.sms else []
 
     async def advance_until(
         self,
@@ -143,6 +147,13 @@ class Harness:
         return await handle.result()
 
 
+REVIEW_URL = "https://shop.example/review/{order_id}"
+
+
+def _texts(sink: SmsSink, sender: str) -> TwilioSms:
+    return TwilioSms(sink.url, account_sid=sink.account_sid, auth_token=sink.auth_token, from_number=sender)
+
+
 @asynccontextmanager
 async def order_worker(
     env: WorkflowEnvironment,
@@ -152,8 +163,10 @@ async def order_worker(
     webhooks: ShopWebhookActivities | None = None,
     sms: SmsSink | None = None,
     workflow: type = OrderWorkflow,
+    review_url: str | None = REVIEW_URL,
 ) -> AsyncIterator[Harness]:
-    """`workflow`: OrderWorkflow, or a stand-in under its name (the bench's path before a patch)."""
+    """`workflow`: OrderWorkflow, or a stand-in under its name (the bench's path before a patch).
+    `sms`: texts and WhatsApp messages go to this sink (WhatsApp with a template for every text)."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     await migrate(database_url)
     store = Store.from_url(database_url)
@@ -168,9 +181,10 @@ async def order_worker(
         public_url="https://shop.example",
         mail_from=settings.mail_from,
         webhooks=webhooks,
-        sms=TwilioSms(sms.url, account_sid=sms.account_sid, auth_token=sms.auth_token, from_number=DEV_FROM)
-        if sms
-        else None,
+        sms=_texts(sms, DEV_FROM) if sms else None,
+        whatsapp=_texts(sms, whatsapp_address(DEV_FROM)) if sms else None,
+        whatsapp_templates=DEV_WHATSAPP_TEMPLATES,
+        review_url=review_url,
     )
     async with Worker(
         env.client,

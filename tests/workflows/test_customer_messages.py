@@ -20,7 +20,7 @@ from ordertrack.domain.timeline import EntryKind
 from ordertrack.domain.tracking import TrackingSnapshot
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
-from ordertrack.sms.sink import SmsSink
+from ordertrack.sms.sink import DEV_WHATSAPP_TEMPLATES, SmsSink
 from tests.conftest import eventually, skip_to
 from tests.workflows.harness import Harness, order_worker
 from tests.workflows.test_order_workflow import ON_TIME, POLICY, kinds_sent, new_order, ship, start
@@ -218,3 +218,68 @@ async def test_a_push_delivered_with_a_continued_runs_first_task_is_applied(harn
         return (await handle.query(OrderWorkflow.status)).status == OrderStatus.OUT_FOR_DELIVERY
 
     await eventually(pushed, "the push in the first task applied")
+
+
+def whatsapp_order() -> Order:
+    order = texting_order()
+    return order.model_copy(update={"notify": NotifyPreferences(email=True, whatsapp=True)})
+
+
+async def test_whatsapp_goes_as_templates_for_the_same_moments_as_texts_in_the_daytime(harness: Harness):
+    order = whatsapp_order()
+    handle = await start(harness, order)
+    await ship(harness, order, f"SIM-ONTIME-{order.order_id}")
+    result = await harness.run_to_end(handle)
+    assert result.status == OrderStatus.COMPLETED
+
+    log = await harness.store.list_notifications(order.order_id)
+    assert [row.kind for row in log if row.channel == "whatsapp"] == [
+        "shipped",
+        "out_for_delivery",
+        "delivered",
+    ]
+    assert not [row for row in log if row.channel == "sms"] and {row.status for row in log} == {"sent"}
+    messages = harness.whatsapp_for(PHONE)
+    assert [m.content_sid for m in messages] == [
+        DEV_WHATSAPP_TEMPLATES[kind]["en"] for kind in ("shipped", "out_for_delivery", "delivered")
+    ]
+    assert all(m.channel == "whatsapp" and m.body == "" for m in messages)
+    shipped = messages[0].content_variables or {}
+    assert shipped["1"] == "Ana" and shipped["2"] == order.order_id
+    assert (
+        shipped["3"].endswith(f"/t/{result.tracking_token}")
+        and shipped["5"] == f"SIM-ONTIME-{order.order_id}"
+    )
+    zone = ZoneInfo("America/Sao_Paulo")
+    for sent_at in await sends_of(handle, "send_whatsapp"):
+        assert time(8) <= sent_at.astimezone(zone).time() < time(20), sent_at.astimezone(zone)
+
+
+async def test_without_a_review_page_the_order_completes_and_its_timeline_says_no_review_was_asked(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink
+):
+    task_queue = f"orders-{uuid.uuid4()}"
+    async with order_worker(time_skipping_env, tmp_path, mail_sink, task_queue, review_url=None) as h:
+        order = new_order()
+        handle = await start(h, order)
+        await ship(h, order, f"SIM-ONTIME-{order.order_id}")
+        result = await h.run_to_end(handle)
+        log = await h.store.list_notifications(order.order_id)
+    assert result.status == OrderStatus.COMPLETED
+    assert kinds_sent(h, order) == [kind for kind in ON_TIME if kind != "review_request"]
+    assert [row.status for row in log if row.kind == "review_request"] == ["suppressed"]
+    [note] = [e.message for e in result.timeline if e.kind == EntryKind.MESSAGE]
+    assert note.startswith("review_request email not sent: no review page is configured")
+
+
+async def test_whatsapp_asked_for_without_a_provider_is_recorded_for_ops(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink
+):
+    async with order_worker(time_skipping_env, tmp_path, mail_sink, f"orders-{uuid.uuid4()}") as h:
+        order = whatsapp_order()
+        handle = await start(h, order)
+        await ship(h, order, f"SIM-ONTIME-{order.order_id}")
+        result = await h.run_to_end(handle)
+    assert result.status == OrderStatus.COMPLETED
+    missing = [e.message for e in result.timeline if e.kind == EntryKind.MESSAGE]
+    assert len(missing) == 3 and all("WhatsApp is not configured" in message for message in missing)
