@@ -110,9 +110,9 @@ def week_of(moment: datetime) -> date:
 def report_window(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     """The window checked: raises ValueError, saying why, for one that is empty or over a year long."""
     if since >= until:
-        raise ValueError(f"since {since.isoformat()} is not before now ({until.isoformat()})")
+        raise ValueError(f"{since.isoformat()} is not before now ({until.isoformat()})")
     if until - since > MAX_WINDOW:
-        raise ValueError(f"the window is longer than {MAX_WINDOW.days} days; a report covers a year at most")
+        raise ValueError(f"reaches back more than {MAX_WINDOW.days} days; a report covers a year at most")
     return since, until
 
 
