@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 from ordertrack.domain.carrier_report import CarrierReport
 
-WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28  # margins for the axes' labels
+WIDTH, HEIGHT = 900, 260
+LEFT, RIGHT, TOP, BOTTOM = 44, 28, 12, 28  # margins for the axes' labels
 # Told apart by people with the commonest colour blindness (Okabe and Ito's palette).
 COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
 

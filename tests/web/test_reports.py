@@ -11,11 +11,13 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from ordertrack.domain.carrier_report import Shipment, carrier_report
 from ordertrack.settings import ApiKey, Settings
 from ordertrack.store import create_engine
 from ordertrack.store.tables import orders
 from ordertrack.web.app import create_app
 from ordertrack.web.auth import OPERATOR_COOKIE
+from ordertrack.web.charts import on_time_chart
 from ordertrack.web.pages import PAGE_HEADERS
 from tests.shipments import EXPECTED, seed_shipments
 from tests.web.conftest import OPERATOR_KEY, OPERATOR_NAME, SHOP_KEY
@@ -143,8 +145,8 @@ async def test_the_page_with_basic_auth_shows_the_table_and_the_chart(seeded: Si
     assert response.status_code == 200, response.text
     assert_hygiene(response)
     text = text_of(response.text)
-    assert "dhl 1500 1200 600 400 200 60% 3.0 5.0 200 100 100" in text
-    assert "ups 850 800 400 400 0 50% 2.2 2.5 0 0 0" in text  # 2.25 shown to one decimal
+    assert "dhl 1500 1200 600 400 200 60% 3 5 200 100 100" in text
+    assert "ups 850 800 400 400 0 50% 2.25 2.5 0 0 0" in text
     assert "dhl, week of " in text and "% on time (" in text  # each point's tooltip
     assert response.text.count("<polyline") >= 2 and "<script" not in response.text
     assert OPERATOR_NAME in text
@@ -203,3 +205,32 @@ async def test_the_page_escapes_what_it_shows(seeded: Site) -> None:
     shown = await seeded.client.get("/ops/carriers", headers=basic(OPERATOR_KEY))
     assert HOSTILE_CARRIER not in shown.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in shown.text
+
+
+# -- the chart's geometry ------------------------------------------------------------------------
+
+
+def test_the_chart_breaks_a_line_at_a_week_without_deliveries() -> None:
+    monday = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    week = timedelta(weeks=1)
+    shipments = [
+        Shipment("dhl", monday, monday + 2 * week, monday),  # on time, week 0
+        Shipment("dhl", monday, monday, monday + week),  # late, week 1
+        Shipment("dhl", monday, monday + 9 * week, monday + 3 * week),  # on time, week 3 (2 has none)
+        Shipment("ups", monday, monday + 9 * week, monday + week),  # on time, week 1
+    ]
+    chart = on_time_chart(carrier_report(shipments, monday - 5 * week, monday + 4 * week))
+
+    assert chart is not None
+    dhl, ups = chart.series
+    assert [p.y for p in dhl.points] == [chart.plot[1], chart.plot[3], chart.plot[1]]  # 100%, 0%, 100%
+    assert len(dhl.segments) == 2 and dhl.segments[1].count(",") == 1  # week 3 stands alone
+    assert [tick.label for tick in chart.x_ticks] == ["Nov 2", "Nov 9", "Nov 16", "Nov 23"]
+    assert ups.points[0].x == dhl.points[1].x and ups.colour != dhl.colour
+    assert ups.points[0].label == "ups, week of 2026-11-09: 100% on time (1 of 1)"
+
+
+def test_no_chart_without_a_judged_delivery() -> None:
+    monday = datetime(2026, 11, 2, tzinfo=UTC)
+    report = carrier_report([Shipment("dhl", monday, None, monday)], monday - timedelta(days=1), monday)
+    assert on_time_chart(report) is None
