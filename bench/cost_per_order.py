@@ -6,7 +6,11 @@ the path orders took before the patch (the workflow with the patch forced off, a
 before it still run) and once on today's. Printed per journey: billable actions by kind, counted
 from the history the way Cloud bills them (`tests/workflows/costs.py`; a poll's attempts as the
 worker ran them, since a poll cancelled while it waits leaves them out of history), carrier calls
-and history events, side by side with the ratio after/before.
+and history events, side by side with the ratio after/before; then, for today's path, what the
+order costs the worker and leaves behind: the CPU time of this process while the order ran (the
+worker, and the harness driving it: an upper bound of the worker's share; the Temporal server is
+another process), its history's size in bytes (what Temporal keeps and Cloud bills as storage) and
+its rows and bytes in the read model, by table (SQLite's own page accounting, `dbstat`).
 
     .venv/bin/python bench/cost_per_order.py [--journeys SIM-ONTIME- SIM-LOST- ...]
 
@@ -16,6 +20,8 @@ the hour the simulated carrier goes out for delivery, which follows the hour it 
 
 import argparse
 import asyncio
+import resource
+import sqlite3
 import sys
 import tempfile
 import uuid
@@ -31,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))  # the tests' harness, from a
 
 from ordertrack.carriers import journeys
 from ordertrack.domain.messages import OrderInput
+from ordertrack.domain.models import Order
 from ordertrack.domain.view import OrderView
 from ordertrack.mail.sink import MailSink
 from starter.client import register_search_attributes
@@ -65,8 +72,8 @@ class OrderWorkflowBefore(OrderWorkflow):
     async def run(self, input: OrderInput) -> OrderView:
         return await super().run(input)
 
-    def _paths(self) -> tuple[bool, bool]:
-        return False, workflow.patched(MESSAGES_V2)
+    def _paths(self, order: Order) -> tuple[bool, bool, bool]:
+        return False, False, workflow.patched(MESSAGES_V2)
 
 
 @dataclass
@@ -74,6 +81,29 @@ class Cost:
     actions: Counter[str]
     carrier_calls: int
     events: int
+    cpu_seconds: float
+    history_bytes: int
+    read_model: dict[str, tuple[int, int]]  # table: (rows, bytes of its rows and index entries)
+
+
+def read_model_footprint(database: Path) -> dict[str, tuple[int, int]]:
+    """Rows and payload bytes per table of a read model that holds this one order (and the indexes'
+    entries for them, counted with their table), from SQLite's `dbstat`."""
+    with sqlite3.connect(database) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        footprint = {}
+        for table in tables:
+            if table.startswith("sqlite_") or table == "alembic_version":
+                continue
+            (rows,) = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+            (size,) = db.execute(
+                "SELECT coalesce(sum(payload), 0) FROM dbstat WHERE name = ? OR name IN "
+                "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?)",
+                (table, table),
+            ).fetchone()
+            if rows:
+                footprint[table] = (rows, size)
+        return footprint
 
 
 async def run_journey(prefix: str, workflow_class: type) -> Cost:
@@ -87,12 +117,18 @@ async def run_journey(prefix: str, workflow_class: type) -> Cost:
         with MailSink(workdir / "mail", port=free_port()) as sink:
             queue = f"bench-{uuid.uuid4().hex[:8]}"
             async with order_worker(env, workdir, sink, queue, workflow=workflow_class) as harness:
-                return await _run(harness, prefix)
+                return await _run(harness, prefix, workdir / "orders.db")
     finally:
         await env.shutdown()
 
 
-async def _run(harness: Harness, prefix: str) -> Cost:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _run(harness: Harness, prefix: str, database: Path) -> Cost:
+    cpu_before = cpu_seconds()
     order = new_order()
     handle = await start(harness, order)
 
@@ -103,8 +139,16 @@ async def _run(harness: Harness, prefix: str) -> Cost:
     number = f"{prefix}{order.order_id}"
     await ship(harness, order, number)
     await harness.run_to_end(handle)
+    cpu = cpu_seconds() - cpu_before
     events = (await handle.fetch_history()).events
-    return Cost(billable_actions(events, harness.attempts), harness.carrier.calls[number], len(events))
+    return Cost(
+        billable_actions(events, harness.attempts),
+        harness.carrier.calls[number],
+        len(events),
+        cpu,
+        sum(event.ByteSize() for event in events),
+        read_model_footprint(database),
+    )
 
 
 def ratio(before: int, after: int) -> str:
@@ -138,6 +182,13 @@ async def main(prefixes: list[str]) -> None:
         actions = f"{sum(before.actions.values())} -> {sum(after.actions.values())}"
         calls = f"{before.carrier_calls} -> {after.carrier_calls}"
         print(f"{prefix:<16}{actions:>16}{calls:>18}{f'{before.events} -> {after.events}':>16}")
+    print("\nWhat one finished order leaves behind, today's path:")
+    print(f"{'journey':<16}{'CPU ms':>8}{'history bytes':>15}  read model (rows, payload bytes by table)")
+    for prefix, _, after in summary:
+        tables = ", ".join(f"{name} {rows} ({size:,} B)" for name, (rows, size) in after.read_model.items())
+        total = sum(size for _, size in after.read_model.values())
+        cpu_ms = after.cpu_seconds * 1e3
+        print(f"{prefix:<16}{cpu_ms:>8.0f}{after.history_bytes:>15,}  {tables}; {total:,} B in all")
 
 
 if __name__ == "__main__":

@@ -98,10 +98,10 @@ class OrderSummary:
     running: bool
 
 
-def start_search_attributes(order: Order) -> TypedSearchAttributes:
+def start_search_attributes(order: Order, policy: TimingPolicy) -> TypedSearchAttributes:
     """The search attributes a new order has from its first moment: the workflow upserts only what
     differs from what the server holds, so its first task upserts nothing."""
-    state = machine.on_start(order, order.placed_at).state
+    state = machine.on_start(order, policy, order.placed_at).state
     return TypedSearchAttributes(
         [
             SearchAttributePair(key, getattr(state, field))
@@ -128,7 +128,7 @@ async def start_order(
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=start_search_attributes(order),
+            search_attributes=start_search_attributes(order, policy),
             static_summary=static_summary(order),
             memo={ORDER_DIGEST_MEMO: order_digest(order)},
         )

@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ordertrack.domain.models import known_time_zone
-from ordertrack.domain.policy import Duration, TimingPolicy
+from ordertrack.domain.policy import Duration, OptionalDuration, TimingPolicy
 from ordertrack.names import TASK_QUEUE
 
 VAR_DIR = Path("var")
@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     carrier_max_concurrent_calls: Annotated[int, Field(gt=0)] = 8  # per carrier, per worker
 
     payment_timeout: Duration = TimingPolicy().payment_timeout
+    payment_reminder_before: OptionalDuration = TimingPolicy().payment_reminder_before
     ship_by: Duration = TimingPolicy().ship_by
     carrier_poll_interval: Duration = TimingPolicy().carrier_poll_interval
     carrier_poll_min: Duration | None = TimingPolicy().carrier_poll_min

@@ -25,7 +25,8 @@ CASTING = [
     ("Min-jun Kim", "ko", "Seoul", "KR", "SIM-EXCEPTION-", True),
     ("Emily Clarke", "en", "Leeds", "GB", "SIM-LOST-", True),
     ("Jordi Puig", "ca", "Girona", "ES", "SIM-RETURNED-", True),
-    ("Sam Taylor", "en", "Austin", "US", None, False),  # payment never arrives: cancelled on timeout
+    # Payment never arrives: told how to pay, reminded, then cancelled on timeout.
+    ("Sam Taylor", "en", "Austin", "US", None, False),
 ]
 
 # Where the demo customers live, for quiet hours and the times in their messages.
@@ -72,7 +73,15 @@ def sample_order(order_id: str, name: str, locale: str, city: str, country: str,
             ],
             "currency": "EUR",
             "total": str(Decimal("39.90") * 2 + Decimal("15.00")),
-            "payment": {"status": "paid" if paid else "pending", "method": "card"},
+            "payment": (
+                {"status": "paid", "method": "card"}
+                if paid
+                else {
+                    "status": "pending",
+                    "method": "card",
+                    "instructions": {"kind": "url", "url": f"https://pay.example.com/{order_id}"},
+                }
+            ),
             "notify": {"email": True, "sms": name in TEXTED},
         }
     )

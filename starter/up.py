@@ -71,6 +71,7 @@ DEMO_POLICY = {
     "stale_tracking_after": timedelta(seconds=40),
     "review_request_delay": timedelta(seconds=30),
     "payment_timeout": timedelta(seconds=60),
+    "payment_reminder_before": timedelta(seconds=20),
     "estimate_slip": timedelta(seconds=12),
     "failed_attempt_follow_up": timedelta(seconds=4),
     "review_without_delivery_after": timedelta(minutes=2),

@@ -30,7 +30,9 @@ with workflow.unsafe.imports_passed_through():
         OrderInput,
         TokenRotationRequest,
     )
+    from ordertrack.domain.models import Order, PaymentStatus
     from ordertrack.domain.notices import (
+        PAYMENT_PENDING,
         SMS_KINDS,
         Channel,
         MessageKind,
@@ -124,6 +126,11 @@ SignalInput = TypeVar("SignalInput")
 # search attributes are upserted only when one the server holds changes: fewer billable actions and
 # history events per order. It includes v2. Orders started before it replay and finish as they began.
 COST_PER_ORDER = "cost-per-order"
+# Awaiting payment: an order started with its payment pending gets the awaiting-payment message and
+# one reminder before the payment timeout. It includes cost-per-order; only pending orders ask for
+# it (a paid order's commands are the same either way). Pending orders started before it replay
+# and finish as they began, hearing nothing until paid or cancelled.
+AWAITING_PAYMENT = "awaiting-payment"
 # Errors after which polling this shipment again cannot help; ops see them in the timeline.
 POLL_GIVE_UP = [TRACKING_NOT_FOUND_ERROR, CARRIER_AUTH_FAILED_ERROR, UNKNOWN_CARRIER_ERROR]
 
@@ -133,14 +140,21 @@ class OrderWorkflow:
     @workflow.init
     def __init__(self, input: OrderInput) -> None:
         # Here, not in run: a signal or update delivered with the first task runs before run starts.
-        self._lean, self._v2 = self._paths()
+        self._awaiting, self._lean, self._v2 = self._paths(input.order)
+        # The deadlines this run's path knows.
+        self._deadlines = [
+            deadline
+            for deadline in machine.DEADLINES
+            if (self._v2 or deadline.name not in V2_DEADLINES)
+            and (self._awaiting or deadline.name != machine.PAYMENT_REMINDER)
+        ]
         self._order = input.order
         self._policy = input.policy
         self._token = input.tracking_token
         self._shop_webhooks = input.shop_webhooks
         self._start: Outcome | None = None
         if input.state is None:
-            self._start = machine.on_start(input.order, workflow.now())
+            self._start = machine.on_start(input.order, input.policy, workflow.now())
             self._state = self._start.state
         else:
             self._state = input.state
@@ -159,14 +173,18 @@ class OrderWorkflow:
         self._poll_failed_for: tuple[str | None, str | None] | None = None
         self._alarm: tuple[datetime, asyncio.Task[None]] | None = None  # the deadline timer running
 
-    def _paths(self) -> tuple[bool, bool]:
-        """Whether this run takes the cost-per-order path and the customer-messages-v2 one.
+    def _paths(self, order: Order) -> tuple[bool, bool, bool]:
+        """Whether this run takes the awaiting-payment path, the cost-per-order one and the
+        customer-messages-v2 one.
 
-        A new order asks for the newest patch alone, which includes v2: one patch marker, and one
-        TemporalChangeVersion upsert (the SDK adds one to each), instead of one for every path.
+        A new order asks for the newest patch that concerns it alone, which includes the older
+        paths: one patch marker, and one TemporalChangeVersion upsert (the SDK adds one to each),
+        instead of one for every path.
         """
-        lean = workflow.patched(COST_PER_ORDER)
-        return lean, lean or workflow.patched(MESSAGES_V2)
+        pending = order.payment.status == PaymentStatus.PENDING
+        awaiting = pending and workflow.patched(AWAITING_PAYMENT)
+        lean = awaiting or workflow.patched(COST_PER_ORDER)
+        return awaiting, lean, lean or workflow.patched(MESSAGES_V2)
 
     # -- run -------------------------------------------------------------------------------------
 
@@ -213,8 +231,7 @@ class OrderWorkflow:
         """Wait for the next thing that matters: a change, a poll result, or the nearest deadline."""
         self._steer_polling()
         version, poll, push = self._state.version, self._poll, self._last_push_at
-        deadlines = [d for d in machine.DEADLINES if self._v2 or d.name not in V2_DEADLINES]
-        due = [(when, d) for d in deadlines if (when := d.due(self._state, self._policy))]
+        due = [(when, d) for d in self._deadlines if (when := d.due(self._state, self._policy))]
         wakes = [(when, d.name) for when, d in due]
         if not self._lean and (quiet_at := self._pushes_quiet_at()) and quiet_at > workflow.now():
             wakes.append((quiet_at, "poll faster again"))
@@ -333,6 +350,8 @@ class OrderWorkflow:
         wants, phone = self._order.notify, self._order.customer.phone
         if not self._v2:
             return [Channel.EMAIL] if wants.email and notice.kind in V1_KINDS else []
+        if notice.kind in PAYMENT_PENDING and not self._awaiting:
+            return []
         channels = [Channel.EMAIL] if wants.email else []
         if wants.sms and phone and notice.kind in SMS_KINDS:
             channels.append(Channel.SMS)

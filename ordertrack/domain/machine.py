@@ -21,7 +21,7 @@ from ordertrack.domain.messages import (
     TokenRotationRequest,
 )
 from ordertrack.domain.models import Order, PaymentStatus
-from ordertrack.domain.notices import MessageKind, Notice
+from ordertrack.domain.notices import PAYMENT_PENDING, MessageKind, Notice
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.state import DelayKind, OrderState
 from ordertrack.domain.statuses import (
@@ -234,6 +234,8 @@ class _Change:
         """
         if status == self.state.status:
             return
+        if self.state.status == OrderStatus.RECEIVED:  # paid or cancelled: no more asking to pay
+            self.withdrawn.extend(PAYMENT_PENDING)
         fields: dict[str, Any] = {"status": status, "status_since": self.now}
         if status == OrderStatus.CONFIRMED:
             fields["confirmed_at"] = self.state.confirmed_at or self.now
@@ -279,12 +281,15 @@ def initial_state(order: Order, now: datetime) -> OrderState:
     return OrderState(status_since=now, received_at=now, shipping_address=order.shipping_address)
 
 
-def on_start(order: Order, now: datetime) -> Outcome:
-    """A new order: received, and confirmed at once when it is already paid."""
+def on_start(order: Order, policy: TimingPolicy, now: datetime) -> Outcome:
+    """A new order: received, and confirmed at once when it is already paid; otherwise the
+    customer hears that it awaits payment, how to pay (the order's instructions) and by when."""
     change = _Change(initial_state(order, now), now)
     change.record(EntryKind.STATUS, "Order received", SHOP)
     if order.payment.status == PaymentStatus.PAID:
         change.set_status(OrderStatus.CONFIRMED, "Order confirmed (paid)", SYSTEM)
+    elif pay_by := payment_deadline(change.state, policy):
+        change.notify(MessageKind.AWAITING_PAYMENT, "awaiting-payment", pay_by=pay_by.isoformat())
     return change.outcome()
 
 
@@ -524,6 +529,14 @@ def payment_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None
     return state.received_at + policy.payment_timeout if state.status == OrderStatus.RECEIVED else None
 
 
+def payment_reminder_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
+    """One reminder `payment_reminder_before` the payment timeout, when that is after the start."""
+    before, timeout = policy.payment_reminder_before, payment_deadline(state, policy)
+    if timeout and before and before < policy.payment_timeout and not state.payment_reminded:
+        return timeout - before
+    return None
+
+
 def ship_by_deadline(state: OrderState, policy: TimingPolicy) -> datetime | None:
     waiting = state.status in PRE_SHIPMENT and state.status != OrderStatus.RECEIVED
     if waiting and state.confirmed_at and not state.ship_by_missed:
@@ -578,6 +591,18 @@ def on_payment_timeout(state: OrderState, policy: TimingPolicy, now: datetime) -
             reason=f"payment not confirmed within {format_duration(policy.payment_timeout)}",
             details={"cause": "payment_timeout"},
         )
+    return change.outcome()
+
+
+def on_payment_reminder_due(state: OrderState, policy: TimingPolicy, now: datetime) -> Outcome:
+    """The reminder, never once the timeout has passed: then the cancellation is the news."""
+    change = _Change(state, now)
+    deadline, timeout = payment_reminder_deadline(state, policy), payment_deadline(state, policy)
+    if deadline and timeout and deadline <= now < timeout:
+        change.update(payment_reminded=True)
+        waited = format_duration(deadline - state.received_at)
+        change.record(EntryKind.MESSAGE, f"Payment still pending after {waited}: reminder sent", SYSTEM)
+        change.notify(MessageKind.PAYMENT_REMINDER, "payment-reminder", pay_by=timeout.isoformat())
     return change.outcome()
 
 
@@ -673,6 +698,9 @@ def on_refused_signal(
     return change.outcome()
 
 
+PAYMENT_REMINDER = "payment reminder"
+
+
 @dataclass(frozen=True)
 class Deadline:
     """A moment the order waits for: `due` says when (None: not now), `passed` what its passing does."""
@@ -684,6 +712,7 @@ class Deadline:
 
 DEADLINES = (
     Deadline("payment timeout", payment_deadline, on_payment_timeout),
+    Deadline(PAYMENT_REMINDER, payment_reminder_deadline, on_payment_reminder_due),
     Deadline("ship-by", ship_by_deadline, on_ship_by_missed),
     Deadline("estimated delivery", estimate_missed_deadline, on_estimate_missed),
     Deadline("stale tracking", stale_deadline, on_tracking_stale),

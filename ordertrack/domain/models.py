@@ -3,7 +3,8 @@
 import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -12,9 +13,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
@@ -141,9 +144,106 @@ class PaymentStatus(StrEnum):
     PENDING = "pending"
 
 
+def pix_checksum(payload: str) -> str:
+    """CRC-16/CCITT-FALSE of a Pix code up to its checksum field (`6304`), as the BR Code ends it."""
+    crc = 0xFFFF
+    for byte in payload.encode():
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+    return f"{crc:04X}"
+
+
+def _pix_code(value: str) -> str:
+    """A customer pastes it into a bank app that checks the same checksum: a code cut short or
+    altered on its way from the shop's checkout is refused here, not by the customer's bank."""
+    if not _PIX_CODE.match(value) or not value.isprintable():
+        raise ValueError("not a Pix copy-and-paste code (a BR Code: one line starting with 000201)")
+    if pix_checksum(value[:-4]) != value[-4:].upper():
+        raise ValueError("the Pix code's checksum does not match: it was cut short or altered")
+    return value
+
+
+def _boleto_line(value: str) -> str:
+    line = " ".join(value.split())
+    digits = line.replace(" ", "").replace(".", "")
+    if not digits.isdigit() or not digits.isascii() or len(digits) not in (47, 48):
+        raise ValueError("not a boleto digitable line (47 digits, or 48 for a bill; dots and spaces allowed)")
+    return line
+
+
+def _https_url(value: str) -> str:
+    """Customers open it from a message: https only, with a host, and nothing a client could misread."""
+    parts = urlsplit(value)
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or _UNSAFE_IN_URL.search(value)
+        or not value.isprintable()
+    ):
+        raise ValueError("not an https:// URL with a host (no spaces or control characters)")
+    return value
+
+
+_PIX_CODE = re.compile(r"^000201.*6304[0-9A-Fa-f]{4}$")
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f<>\"\\]")
+PixCode = Annotated[str, Field(max_length=512), AfterValidator(_pix_code)]
+BoletoLine = Annotated[str, Field(max_length=64), AfterValidator(_boleto_line)]
+HttpsUrl = Annotated[str, Field(max_length=1000), AfterValidator(_https_url)]
+
+
+class PaymentKind(StrEnum):
+    PIX = "pix"  # `code`: the copy-and-paste code
+    BOLETO = "boleto"  # `line`: the digitable line; `url`, optional: the boleto to print
+    URL = "url"  # `url`: a page where the customer pays
+
+
+# kind -> (the fields it needs, those it may have)
+_INSTRUCTION_FIELDS: dict[PaymentKind, tuple[frozenset[str], frozenset[str]]] = {
+    PaymentKind.PIX: (frozenset({"code"}), frozenset()),
+    PaymentKind.BOLETO: (frozenset({"line"}), frozenset({"url"})),
+    PaymentKind.URL: (frozenset({"url"}), frozenset()),
+}
+
+
+class PaymentInstructions(_Model):
+    """How the customer pays a pending order, as the shop's checkout gave them; they go out in the
+    awaiting-payment message and its reminder. One flat shape, so an error names the field as the
+    shop sent it (`payment.instructions.code`); each kind takes its own fields and no other."""
+
+    kind: PaymentKind
+    code: PixCode | None = Field(default=None, validate_default=True)
+    line: BoletoLine | None = Field(default=None, validate_default=True)
+    url: HttpsUrl | None = Field(default=None, validate_default=True)
+
+    @field_validator("code", "line", "url")
+    @classmethod
+    def _fields_of_the_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is invalid, and named in its own error
+            return value
+        needed, optional = _INSTRUCTION_FIELDS[kind]
+        if value is None and info.field_name in needed:
+            raise ValueError(f"required for a {kind.value} payment")
+        if value is not None and info.field_name not in needed | optional:
+            takes = ", ".join(sorted(needed | optional))
+            raise ValueError(f"not part of a {kind.value} payment, which takes {takes}")
+        return value
+
+
 class Payment(_Model):
     status: PaymentStatus
     method: Annotated[OptionalText, Field(max_length=50)] | None = None
+    instructions: PaymentInstructions | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_instructions(self, serialize: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """An order without instructions serializes as it did before they existed, so a start
+        retried across that deploy still finds the same order digest (`ordertrack.orders`)."""
+        data: dict[str, Any] = serialize(self)
+        if self.instructions is None:
+            data.pop("instructions", None)
+        return data
 
 
 class NotifyPreferences(_Model):

@@ -13,9 +13,10 @@ Details each kind carries (all strings, in `Notice.details` and `NotificationReq
 | delivery_failed | `attempt`; `follow_up` = `"1"` on the one reminder a day later; `location` when scanned |
 | available_for_pickup | `location` when the carrier said where |
 | cancelled | `cause`: `payment_timeout` or `shop` (an operator's or the shop's decision) |
+| awaiting_payment, payment_reminder | `pay_by` (ISO 8601): when the order is cancelled unless paid |
 
 Every other kind carries nothing: the order and its view (carrier, tracking number, estimate,
-shipping address) say the rest.
+shipping address, the payment instructions) say the rest.
 """
 
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class MessageKind(StrEnum):
     ADDRESS_CHANGED = "address_changed"
     RETURNED = "returned"
     LOST = "lost"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAYMENT_REMINDER = "payment_reminder"
 
 
 class Channel(StrEnum):
@@ -49,6 +52,14 @@ class Channel(StrEnum):
 # Marketing mail: carries a one-click unsubscribe, is not sent to an address that unsubscribed,
 # and waits for quiet hours to end.
 MARKETING = frozenset({MessageKind.REVIEW_REQUEST})
+
+# Messages about a payment still pending: untrue once the order is paid or cancelled, so any still
+# waiting to go out then is withdrawn.
+PAYMENT_PENDING = frozenset({MessageKind.AWAITING_PAYMENT, MessageKind.PAYMENT_REMINDER})
+
+# Nudges rather than news, so they wait for the customer's daytime on every channel: a reminder at
+# 3 a.m. only wakes someone who can pay in the morning anyway (it comes hours before the deadline).
+NUDGES = MARKETING | {MessageKind.PAYMENT_REMINDER}
 
 # What is worth a text message: the parcel's movements and its problems, not the paperwork.
 SMS_KINDS = frozenset(
@@ -62,6 +73,7 @@ SMS_KINDS = frozenset(
         MessageKind.CANCELLED,
         MessageKind.RETURNED,
         MessageKind.LOST,
+        *PAYMENT_PENDING,  # the code or link to pay with, where a Pix customer copies it from
     }
 )
 
@@ -80,8 +92,8 @@ class Notice:
 
 
 def waits_for_daytime(kind: MessageKind, channel: Channel) -> bool:
-    """Texts and marketing mail respect quiet hours; transactional email goes at once."""
-    return channel == Channel.SMS or kind in MARKETING
+    """Texts and nudges respect quiet hours; transactional email goes at once."""
+    return channel == Channel.SMS or kind in NUDGES
 
 
 def next_daytime(now: datetime, zone_name: str, starts: time = DAY_STARTS, ends: time = DAY_ENDS) -> datetime:

@@ -23,12 +23,25 @@ Duration = Annotated[
 ]
 
 
+def _off_to_none(value: object) -> object:
+    """`0` or `off` switches the thing off (a zero duration would not round-trip as `36h`-style text)."""
+    if isinstance(value, str) and value.strip().lower() in {"0", "off"}:
+        return None
+    return value
+
+
+OptionalDuration = Annotated[Duration | None, BeforeValidator(_off_to_none)]
+
+
 class TimingPolicy(BaseModel):
     """Captured into each order's input at start, so a running order keeps the policy it began with."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     payment_timeout: Duration = timedelta(hours=72)
+    # One reminder this long before the payment timeout; None (`0`, `off`), or a duration not
+    # shorter than the timeout (the awaiting-payment message went out that recently), sends none.
+    payment_reminder_before: OptionalDuration = timedelta(hours=24)
     ship_by: Duration = timedelta(hours=48)
     # How often to ask the carrier while the customer waits at the door (out for delivery, the
     # estimated day); the journey sets the pace before that, between the two bounds below

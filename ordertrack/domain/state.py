@@ -36,6 +36,7 @@ class OrderState(BaseModel):
     delivered_at: AwareDatetime | None = None
     last_scan_at: AwareDatetime | None = None
     ship_by_missed: bool = False
+    payment_reminded: bool = False
     # The estimate already reported as passed, so one missed date sends one delay notice.
     estimate_passed: AwareDatetime | None = None
     tracking_fingerprint: str | None = None

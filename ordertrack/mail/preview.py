@@ -10,8 +10,17 @@ from decimal import Decimal
 from typing import Literal
 from urllib.parse import quote
 
-from ordertrack.domain.models import Address, Customer, Item, Order, Payment, PaymentStatus
-from ordertrack.domain.notices import MARKETING, MessageKind
+from ordertrack.domain.models import (
+    Address,
+    Customer,
+    Item,
+    Order,
+    Payment,
+    PaymentInstructions,
+    PaymentKind,
+    PaymentStatus,
+)
+from ordertrack.domain.notices import MARKETING, PAYMENT_PENDING, MessageKind
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
@@ -21,6 +30,7 @@ from ordertrack.mail.render import MessageLinks, render_email, render_sms
 
 PLACED_AT = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 TRACKING_TOKEN = "k7Qm2xVb9RtL"
+PAYMENT_TIMEOUT = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -35,10 +45,22 @@ class _Sample:
     tracking_number: str
     carrier_offset: timedelta  # the carrier's local offset, in which it gives date-only estimates
     pickup_location: str
+    payment: PaymentInstructions  # how the shop's checkout asks this customer to pay, when pending
 
 
 def _item(sku: str, name: str, quantity: int, unit_price: str) -> Item:
     return Item(sku=sku, name=name, quantity=quantity, unit_price=Decimal(unit_price))
+
+
+def _payment_page(host: str) -> PaymentInstructions:
+    return PaymentInstructions(kind=PaymentKind.URL, url=f"https://{host}/pay/1001")
+
+
+# The Pix example of the Banco Central's BR Code manual (a real code's shape and checksum).
+SAMPLE_PIX_CODE = (
+    "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-426655440000"
+    "5204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
+)
 
 
 _SAMPLES: dict[str, _Sample] = {
@@ -62,6 +84,7 @@ _SAMPLES: dict[str, _Sample] = {
         "1Z999AA10123456784",
         timedelta(hours=-5),
         "The UPS Store, 1357 Broadway",
+        _payment_page("shop.example.com"),
     ),
     "pt-BR": _Sample(
         Customer(name="Ana Souza", email="ana@example.com", locale="pt-BR", time_zone="America/Sao_Paulo"),
@@ -83,6 +106,7 @@ _SAMPLES: dict[str, _Sample] = {
         "NL123456785BR",
         timedelta(hours=-3),
         "Agência Correios Consolação, Rua da Consolação 2145",
+        PaymentInstructions(kind=PaymentKind.PIX, code=SAMPLE_PIX_CODE),
     ),
     "es": _Sample(
         Customer(name="Lucía García", email="lucia@example.com", locale="es-ES", time_zone="Europe/Madrid"),
@@ -100,6 +124,7 @@ _SAMPLES: dict[str, _Sample] = {
         "PQ4F6P0701234560128001M",
         timedelta(hours=1),
         "Oficina de Correos, Calle de Atocha 62",
+        _payment_page("tienda.example.es"),
     ),
     "ca": _Sample(
         Customer(name="Jordi Puig", email="jordi@example.com", locale="ca-ES", time_zone="Europe/Madrid"),
@@ -120,6 +145,7 @@ _SAMPLES: dict[str, _Sample] = {
         "PQ4F6P0701234560108013X",
         timedelta(hours=1),
         "Oficina de Correos, Carrer d'Aragó 282",
+        _payment_page("botiga.example.cat"),
     ),
     "ko": _Sample(
         Customer(name="김민준", email="minjun@example.com", locale="ko-KR", time_zone="Asia/Seoul"),
@@ -137,6 +163,7 @@ _SAMPLES: dict[str, _Sample] = {
         "684512345678",
         timedelta(hours=9),
         "CU 역삼센터점",
+        _payment_page("shop.example.kr"),
     ),
 }
 
@@ -154,8 +181,10 @@ _STATUS: dict[MessageKind, OrderStatus] = {
     MessageKind.ADDRESS_CHANGED: OrderStatus.IN_TRANSIT,
     MessageKind.RETURNED: OrderStatus.RETURNED,
     MessageKind.LOST: OrderStatus.LOST,
+    MessageKind.AWAITING_PAYMENT: OrderStatus.RECEIVED,
+    MessageKind.PAYMENT_REMINDER: OrderStatus.RECEIVED,
 }
-_NOT_SHIPPED = frozenset({MessageKind.CONFIRMATION, MessageKind.CANCELLED})
+_NOT_SHIPPED = frozenset({MessageKind.CONFIRMATION, MessageKind.CANCELLED, *PAYMENT_PENDING})
 
 
 def _details(kind: MessageKind, sample: _Sample) -> dict[str, str]:
@@ -170,6 +199,7 @@ def _details(kind: MessageKind, sample: _Sample) -> dict[str, str]:
         MessageKind.DELIVERY_FAILED: {"attempt": "1"},
         MessageKind.AVAILABLE_FOR_PICKUP: {"location": sample.pickup_location},
         MessageKind.CANCELLED: {"cause": "payment_timeout"},
+        **{pending: {"pay_by": (PLACED_AT + PAYMENT_TIMEOUT).isoformat()} for pending in PAYMENT_PENDING},
     }.get(kind, {})
 
 
@@ -185,7 +215,11 @@ def sample_request(kind: MessageKind, locale: str) -> NotificationRequest:
         items=items,
         currency=sample.currency,
         total=sum((item.subtotal for item in items), Decimal(0)),
-        payment=Payment(status=PaymentStatus.PAID),
+        payment=(
+            Payment(status=PaymentStatus.PENDING, instructions=sample.payment)
+            if kind in PAYMENT_PENDING
+            else Payment(status=PaymentStatus.PAID)
+        ),
     )
     shipped = kind not in _NOT_SHIPPED
     details = _details(kind, sample)

@@ -84,7 +84,7 @@ def _context(
     order, view, details = request.order, request.view, request.details
     babel = babel_locale(locale)
     zone = time_zone(order.customer.time_zone)
-    new_date = details.get("new_date")
+    new_date, pay_by = details.get("new_date"), details.get("pay_by")
     return {
         "locale": locale,
         "name": first_name(order.customer.name),
@@ -112,6 +112,8 @@ def _context(
         "follow_up": details.get("follow_up") == "1",
         "location": details.get("location"),
         "cause": details.get("cause"),
+        "payment": order.payment.instructions,
+        "pay_by": _when(datetime.fromisoformat(pay_by), zone, babel, dates) if pay_by else None,
     }
 
 

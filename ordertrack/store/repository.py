@@ -1,7 +1,9 @@
 """The read model's reads and writes; every write is idempotent, so activity retries are harmless."""
 
+import asyncio
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +22,7 @@ from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
 from ordertrack.domain.view import OrderView
-from ordertrack.store.engine import create_engine
+from ordertrack.store.engine import BEGIN_IMMEDIATE, create_engine
 from ordertrack.store.stamps import BY_ORDER_ID, BY_TOKEN, Stamp, stamp_reader
 from ordertrack.store.tables import (
     UTCDateTime,
@@ -231,6 +233,9 @@ class Store:
         # Both dialects' INSERT ... ON CONFLICT builders share one API.
         self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
         self._stamps = stamp_reader(engine)
+        # SQLite has one writer at a time: this process's writes take turns here (see `_writing`).
+        self._write_turn = asyncio.Lock() if dialect == "sqlite" else None
+        self._write_engine = engine.execution_options(**{BEGIN_IMMEDIATE: True})
 
     @classmethod
     def from_url(cls, database_url: str) -> "Store":
@@ -269,7 +274,7 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             inserted = await conn.execute(
                 self._insert(orders)
                 .values(row)
@@ -298,7 +303,7 @@ class Store:
             if promised_by
             else {}
         )
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 update(orders)
                 .where(orders.c.order_id == view.order_id, orders.c.version < view.version)
@@ -443,7 +448,7 @@ class Store:
         `window`: None when allowed, else the seconds until its oldest attempt leaves the window.
         Expired attempts of every client are dropped on the way, so the table stays small."""
         since = now - window
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(delete(lookup_attempts).where(lookup_attempts.c.at <= since))
             recent = (
                 select(lookup_attempts.c.at)
@@ -483,7 +488,7 @@ class Store:
                 where=notifications.c.status.in_(_CLAIMABLE),
             )
         )
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(claim)
             query = select(*_NOTIFICATION_COLUMNS).filter_by(**key.columns())
             row = (await conn.execute(query)).mappings().one()
@@ -496,7 +501,7 @@ class Store:
         Raises NotFoundError without a claimed row, and NotificationStateError when the row is in
         another status (a concurrent attempt got there first), so that this attempt sends nothing.
         """
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 update(notifications)
                 .where(*key.conditions(), notifications.c.status == "sending")
@@ -540,7 +545,7 @@ class Store:
     async def unsubscribe_token_for(self, email: str) -> str:
         """The address's unsubscribe token, created on first use; concurrent callers get the same one."""
         address = _address(email)
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 self._insert(mail_recipients)
                 .values(email=address, unsubscribe_token=secrets.token_urlsafe(24), created_at=_now())
@@ -561,7 +566,7 @@ class Store:
         """Unsubscribe the token's address from marketing mail; returns the address, or None for an
         unknown token. Repeating it changes nothing: the first time and order are kept."""
         by_token = mail_recipients.c.unsubscribe_token == token
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 update(mail_recipients)
                 .where(by_token, mail_recipients.c.unsubscribed_at.is_(None))
@@ -606,8 +611,22 @@ class Store:
         async with self._engine.connect() as conn:
             return list((await conn.execute(query)).mappings().all())
 
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. On SQLite the file has one writer at a time, so this process's
+        writers queue in turn and each takes the write lock as it begins: when they queued for the
+        pool's connections and upgraded to the lock mid-transaction instead, a burst of orders (500
+        starting at once in bench/scale.py) left writes failing by the hundred on the pool's timeout
+        and on `database is locked`, and workflow tasks waiting past their timeout."""
+        if self._write_turn is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_turn, self._write_engine.begin() as conn:
+            yield conn
+
     async def _mark(self, key: NotificationKey, **values: Any) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 update(notifications)
                 .where(*key.conditions(), notifications.c.status != "sent")

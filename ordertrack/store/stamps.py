@@ -17,7 +17,11 @@ the stamp is read on the raw driver, with the query SQLAlchemy compiles for the 
   a local file takes microseconds, less than one hand-off. The connection never waits for a lock
   (WAL readers do not, barring a rare checkpoint or recovery); if it ever meets one, the read goes
   to a thread on a connection that waits.
-- PostgreSQL: a small asyncpg pool of its own, the statement prepared once per connection.
+- PostgreSQL: a small asyncpg pool of its own, the statement prepared once per connection, and
+  the stamps of concurrent requests read together: requests that arrive while every connection is
+  busy wait for the next free one and share one `= ANY($1)` query. Each still reads what was
+  committed before it asked (the query starts after it arrived); under load a round trip to the
+  database, the costly part of a stamp there, serves many requests instead of one.
 - Anything else (an in-memory SQLite database, which only the engine's connection sees): the engine.
 """
 
@@ -26,7 +30,8 @@ import contextlib
 import sqlite3
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,24 +56,38 @@ class Stamp(NamedTuple):
     time_zone: str | None
 
 
-def _stamp_query(key: ColumnElement[str]) -> Select[Any]:
-    entries = select(func.count()).where(timeline_events.c.order_id == orders.c.order_id).scalar_subquery()
-    return select(
-        orders.c.order_id,
-        orders.c.version,
-        orders.c.address_version,
-        entries,
-        orders.c.locale,
-        orders.c.time_zone,
-    ).where(key == bindparam("key"))
+class StampQuery(NamedTuple):
+    """The stamp of the order with a given key (`one`), and of the orders with any of given keys,
+    each row led by its key (`many`, PostgreSQL only)."""
+
+    one: Select[Any]
+    many: Select[Any]
+
+    @classmethod
+    def by(cls, key: ColumnElement[str]) -> "StampQuery":
+        entries = (
+            select(func.count()).where(timeline_events.c.order_id == orders.c.order_id).scalar_subquery()
+        )
+        columns = (
+            orders.c.order_id,
+            orders.c.version,
+            orders.c.address_version,
+            entries,
+            orders.c.locale,
+            orders.c.time_zone,
+        )
+        return cls(
+            select(*columns).where(key == bindparam("key")),
+            select(key, *columns).where(key == any_(bindparam("keys", type_=ARRAY(String)))),
+        )
 
 
-BY_TOKEN = _stamp_query(orders.c.tracking_token)
-BY_ORDER_ID = _stamp_query(orders.c.order_id)
+BY_TOKEN = StampQuery.by(orders.c.tracking_token)
+BY_ORDER_ID = StampQuery.by(orders.c.order_id)
 
 
 class StampReader(Protocol):
-    async def read(self, query: Select[Any], key: str) -> Stamp | None: ...
+    async def read(self, query: StampQuery, key: str) -> Stamp | None: ...
 
     async def close(self) -> None: ...
 
@@ -87,9 +106,9 @@ class _EngineStamps:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def read(self, query: Select[Any], key: str) -> Stamp | None:
+    async def read(self, query: StampQuery, key: str) -> Stamp | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(query, {"key": key})).first()
+            row = (await conn.execute(query.one, {"key": key})).first()
         return None if row is None else Stamp(*row)
 
     async def close(self) -> None:
@@ -124,8 +143,8 @@ class _SqliteStamps:
         connection.execute("PRAGMA query_only=ON")
         return connection
 
-    async def read(self, query: Select[Any], key: str) -> Stamp | None:
-        sql = self._queries.sql(query)
+    async def read(self, query: StampQuery, key: str) -> Stamp | None:
+        sql = self._queries.sql(query.one)
         try:
             if self._connection is None:
                 self._connection = self._connect(timeout=0)
@@ -155,6 +174,10 @@ class _AsyncpgStamps:
         self._queries = _CompiledQueries(engine)
         self._pool: Any = None
         self._opening = asyncio.Lock()
+        # Per query, the keys asked for and not yet read, each with its requests' futures; a batch
+        # is waiting for a connection exactly while its query has an entry here.
+        self._waiting: dict[StampQuery, dict[str, list[asyncio.Future[Stamp | None]]]] = {}
+        self._batches: set[asyncio.Task[None]] = set()
 
     async def _open(self) -> Any:
         import asyncpg
@@ -170,12 +193,48 @@ class _AsyncpgStamps:
                 )
             return self._pool
 
-    async def read(self, query: Select[Any], key: str) -> Stamp | None:
-        pool = self._pool or await self._open()
-        row = await pool.fetchrow(self._queries.sql(query), key)
-        return None if row is None else Stamp(*row)
+    async def read(self, query: StampQuery, key: str) -> Stamp | None:
+        answer: asyncio.Future[Stamp | None] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.get(query)
+        if waiting is None:
+            waiting = self._waiting[query] = {}
+            batch = asyncio.create_task(self._read_batch(query))
+            self._batches.add(batch)
+            batch.add_done_callback(self._batches.discard)
+        waiting.setdefault(key, []).append(answer)
+        return await answer
+
+    async def _read_batch(self, query: StampQuery) -> None:
+        """Once a connection is free: the stamps of every key asked for until then, in one query."""
+        waiting: dict[str, list[asyncio.Future[Stamp | None]]] = {}
+        try:
+            pool = self._pool or await self._open()
+            async with pool.acquire() as connection:
+                waiting = self._waiting.pop(query)
+                rows = await connection.fetch(self._queries.sql(query.many), list(waiting))
+        except BaseException as error:  # the batch's requests fail as it did
+            for answer in _answers(waiting or self._waiting.pop(query, {})):
+                if isinstance(error, Exception):
+                    answer.set_exception(error)
+                else:
+                    answer.cancel()
+            if not isinstance(error, Exception):
+                raise
+            return
+        stamps = {row[0]: Stamp(*row[1:]) for row in rows}
+        for key, answers in waiting.items():
+            for answer in answers:
+                if not answer.done():  # its request may have been cancelled meanwhile
+                    answer.set_result(stamps.get(key))
 
     async def close(self) -> None:
+        for batch in list(self._batches):
+            batch.cancel()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+def _answers(waiting: dict[str, list[asyncio.Future[Stamp | None]]]) -> list[asyncio.Future[Stamp | None]]:
+    """The futures of `waiting` still to be answered."""
+    return [answer for answers in waiting.values() for answer in answers if not answer.done()]

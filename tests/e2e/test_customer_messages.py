@@ -203,20 +203,28 @@ async def test_a_mail_server_outage_is_ridden_out_without_a_duplicate(
     path.write_text(json.dumps(data))
     await stack.cli_ok("order", "start", str(path))
 
-    stack.sink.stop()  # the mail server goes away just before the confirmation
+    store = Store.from_url(stack.database_url)  # read in process: no CLI per check
     try:
-        await stack.cli_ok("order", "event", order_id, "payment_confirmed")
-        store = Store.from_url(stack.database_url)  # read in process: no CLI per check
+
+        async def statuses() -> set[tuple[str, str]]:
+            return {(row.kind, row.status) for row in await store.list_notifications(order_id)}
+
+        async def told_how_to_pay() -> bool:  # in the sink, then logged (the worker made the tables)
+            return bool(mails_to(stack.sink, email)) and ("awaiting_payment", "sent") in await statuses()
+
+        await eventually(told_how_to_pay, "the awaiting-payment email")
+        stack.sink.stop()  # the mail server goes away just before the confirmation
         try:
+            await stack.cli_ok("order", "event", order_id, "payment_confirmed")
 
             async def attempt_failed() -> bool:
-                return any(row.status == "failed" for row in await store.list_notifications(order_id))
+                return ("confirmation", "failed") in await statuses()
 
             await eventually(attempt_failed, "the confirmation failing against the closed port")
         finally:
-            await store.close()
+            stack.sink.start()
     finally:
-        stack.sink.start()
+        await store.close()
     # The order goes on meanwhile; cancelling it ends it (and sends one more message).
     await stack.cli_ok("order", "cancel", order_id, "--reason", "customer asked by phone")
     result = await finish(dev_env, order_id, stack)
@@ -226,4 +234,4 @@ async def test_a_mail_server_outage_is_ridden_out_without_a_duplicate(
     confirmation = [row for row in shown["messages"] if row["kind"] == "confirmation"]
     assert len(confirmation) == 1 and confirmation[0]["status"] == "sent" and confirmation[0]["attempts"] >= 2
     mails = mails_to(stack.sink, email)
-    assert check_emails(mails, shown["messages"], "es") == ["confirmation", "cancelled"]
+    assert check_emails(mails, shown["messages"], "es") == ["awaiting_payment", "confirmation", "cancelled"]

@@ -12,6 +12,7 @@ import pytest
 
 from ordertrack.domain import machine
 from ordertrack.domain.models import Order
+from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import OrderRecord
 from ordertrack.domain.view import order_view
 from ordertrack.store import Store, migrate
@@ -30,7 +31,9 @@ async def test_workers_share_the_port_and_serve_the_same_page(tmp_path: Path) ->
     await migrate(database_url)
     store = Store.from_url(database_url)
     order = Order.model_validate(order_data(order_id="1001"))
-    view = order_view(order, machine.on_start(order, datetime(2026, 11, 20, tzinfo=UTC)).state, TOKEN)
+    view = order_view(
+        order, machine.on_start(order, TimingPolicy(), datetime(2026, 11, 20, tzinfo=UTC)).state, TOKEN
+    )
     await store.save_order(OrderRecord(order=order, workflow_id="w", tracking_token=TOKEN, view=view))
     await store.close()
     port = free_port()

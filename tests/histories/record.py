@@ -1,7 +1,9 @@
 """Record order histories for the replay test: `.venv/bin/python -m tests.histories.record [FOLDER]`.
 
 Plays representative journeys on the time-skipping server with the real activities and saves each
-workflow's history as JSON in FOLDER (default `cost_per_order/` beside this file, the newest path).
+workflow's history as JSON in FOLDER (default `cost_per_order/` beside this file, the newest path of
+paid orders); `awaiting_payment/` gets the journeys of orders awaiting payment, the only ones that
+take that path.
 The JSON files directly beside this file were recorded before the `customer-messages-v2` patch, and
 those in `customer_messages_v2/` before the `cost-per-order` patch; neither is ever re-recorded: they
 stand for orders that were already running when each patch shipped. Re-record only on purpose: the
@@ -32,6 +34,7 @@ from starter.client import register_search_attributes
 from starter.devserver import time_skipping_server
 from tests.conftest import TEST_CLOCK_STARTS_AT, free_port, skip_to
 from tests.workflows.harness import Harness, order_worker
+from tests.workflows.test_awaiting_payment import REMINDER_AFTER, pix_order
 from tests.workflows.test_customer_messages import SEOUL, texting_order
 from tests.workflows.test_order_workflow import new_order, ship
 
@@ -105,6 +108,25 @@ async def texts_quiet_hours_reminder(h: Harness) -> WorkflowHandle[object, Order
     return h.client.get_workflow_handle(f"order-{order.order_id}", result_type=OrderView)
 
 
+async def awaiting_payment_timeout(h: Harness) -> WorkflowHandle[object, OrderView]:
+    """A Pix order in São Paulo with texts: how to pay at once (its text at 08:00 there), the
+    reminder waiting for the morning, then the timeout's cancellation."""
+    order = pix_order()
+    await orders.start_order(h.client, order, TimingPolicy(), h.task_queue)
+    return h.client.get_workflow_handle(f"order-{order.order_id}", result_type=OrderView)
+
+
+async def paid_after_the_reminder(h: Harness) -> WorkflowHandle[object, OrderView]:
+    """Reminded, then paid and shipped on time."""
+    order = pix_order()
+    await orders.start_order(h.client, order, TimingPolicy(), h.task_queue)
+    await h.env.sleep(REMINDER_AFTER + timedelta(hours=3))
+    paid = FulfillmentUpdate(event=FulfillmentEvent.PAYMENT_CONFIRMED)
+    await orders.record_fulfillment(h.client, order.order_id, paid)
+    await ship(h, order, f"SIM-ONTIME-{order.order_id}")
+    return h.client.get_workflow_handle(f"order-{order.order_id}", result_type=OrderView)
+
+
 JOURNEYS: dict[str, Journey] = {
     "on_time": on_time,
     "estimate_moved": estimate_moved,
@@ -116,8 +138,17 @@ JOURNEYS: dict[str, Journey] = {
 }
 
 
+# Folders whose journeys are not the paid ones above.
+FOLDER_JOURNEYS: dict[str, dict[str, Journey]] = {
+    "awaiting_payment": {
+        "payment_timeout": awaiting_payment_timeout,
+        "paid_after_the_reminder": paid_after_the_reminder,
+    },
+}
+
+
 async def main(folder: Path) -> None:
-    for name, journey in JOURNEYS.items():
+    for name, journey in FOLDER_JOURNEYS.get(folder.name, JOURNEYS).items():
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter, test_server_existing_path=time_skipping_server()
         )

@@ -13,7 +13,7 @@ from ordertrack.domain.messages import (
     FulfillmentUpdate,
 )
 from ordertrack.domain.models import Address
-from ordertrack.domain.notices import MessageKind
+from ordertrack.domain.notices import PAYMENT_PENDING, MessageKind, Notice
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.statuses import (
     FINAL,
@@ -60,16 +60,18 @@ def scan(hours: float, status: OrderStatus = OrderStatus.IN_TRANSIT, message: st
 
 
 def test_paid_order_is_confirmed_at_start_with_a_confirmation():
-    outcome = machine.on_start(sample_order(), NOW)
+    outcome = machine.on_start(sample_order(), POLICY, NOW)
     assert outcome.state.status == OrderStatus.CONFIRMED
     assert [n.kind for n in outcome.notices] == [MessageKind.CONFIRMATION]
     assert [e.seq for e in outcome.entries] == [1, 2]
 
 
-def test_pending_order_waits_in_received_without_messages():
-    outcome = machine.on_start(sample_order(payment={"status": "pending"}), NOW)
+def test_pending_order_waits_in_received_and_says_how_and_by_when_to_pay():
+    outcome = machine.on_start(sample_order(payment={"status": "pending"}), POLICY, NOW)
     assert outcome.state.status == OrderStatus.RECEIVED
-    assert outcome.notices == ()
+    pay_by = (NOW + POLICY.payment_timeout).isoformat()
+    assert outcome.notices == (Notice(MessageKind.AWAITING_PAYMENT, "awaiting-payment", {"pay_by": pay_by}),)
+    assert [e.seq for e in outcome.entries] == [1]  # a message, not a change of the order
 
 
 # -- warehouse events --------------------------------------------------------------------------------
@@ -309,13 +311,77 @@ def test_a_poll_fingerprint_is_kept_even_when_nothing_else_changed():
 
 
 def test_payment_timeout_cancels_with_a_message():
-    state = machine.on_start(sample_order(payment={"status": "pending"}), NOW).state
+    state = machine.on_start(sample_order(payment={"status": "pending"}), POLICY, NOW).state
     deadline = machine.payment_deadline(state, POLICY)
     assert deadline == NOW + POLICY.payment_timeout
     assert not machine.on_payment_timeout(state, POLICY, deadline - timedelta(seconds=1)).changed
     outcome = machine.on_payment_timeout(state, POLICY, deadline)
     assert outcome.state.status == OrderStatus.CANCELLED
     assert [n.kind for n in outcome.notices] == [MessageKind.CANCELLED]
+
+
+def pending(policy: TimingPolicy = POLICY):
+    return machine.on_start(sample_order(payment={"status": "pending"}), policy, NOW).state
+
+
+def test_one_payment_reminder_comes_its_time_before_the_timeout():
+    state = pending()
+    due = machine.payment_reminder_deadline(state, POLICY)
+    assert due == NOW + POLICY.payment_timeout - timedelta(hours=24)
+    assert not machine.on_payment_reminder_due(state, POLICY, due - timedelta(seconds=1)).changed
+
+    reminded = machine.on_payment_reminder_due(state, POLICY, due)
+    pay_by = (NOW + POLICY.payment_timeout).isoformat()
+    assert reminded.notices == (Notice(MessageKind.PAYMENT_REMINDER, "payment-reminder", {"pay_by": pay_by}),)
+    assert reminded.state.status == OrderStatus.RECEIVED
+    assert reminded.entries[0].kind == EntryKind.MESSAGE
+    assert reminded.entries[0].message == "Payment still pending after 2d: reminder sent"
+    assert machine.payment_reminder_deadline(reminded.state, POLICY) is None  # once
+    assert not machine.on_payment_reminder_due(reminded.state, POLICY, due + timedelta(hours=1)).changed
+
+
+def test_no_payment_reminder_once_paid_or_cancelled():
+    paid = machine.on_fulfillment(pending(), FulfillmentUpdate(event=FulfillmentEvent.PAYMENT_CONFIRMED), NOW)
+    cancelled = machine.on_cancel(pending(), CancelRequest(reason="customer asked", operator="rita"), NOW)
+    for outcome in (paid, cancelled):
+        assert machine.payment_reminder_deadline(outcome.state, POLICY) is None
+        later = NOW + POLICY.payment_timeout - timedelta(hours=1)
+        assert not machine.on_payment_reminder_due(outcome.state, POLICY, later).changed
+        # Payment messages still waiting for the customer's daytime are no longer true.
+        assert set(outcome.withdrawn) == PAYMENT_PENDING
+    assert (
+        machine.payment_reminder_deadline(machine.on_start(sample_order(), POLICY, NOW).state, POLICY) is None
+    )
+
+
+def test_the_reminder_comes_before_the_timeout_and_never_after_it():
+    state = pending()
+    reminder, timeout = (
+        machine.payment_reminder_deadline(state, POLICY),
+        machine.payment_deadline(state, POLICY),
+    )
+    assert reminder and timeout and reminder < timeout
+    names = [deadline.name for deadline in machine.DEADLINES]
+    assert names.index("payment timeout") < names.index(machine.PAYMENT_REMINDER)
+    # A worker back after both passed: the timeout cancels, and the reminder says nothing more.
+    assert not machine.on_payment_reminder_due(state, POLICY, timeout).changed
+    cancelled = machine.on_payment_timeout(state, POLICY, timeout + timedelta(hours=1))
+    assert machine.payment_reminder_deadline(cancelled.state, POLICY) is None
+
+
+@pytest.mark.parametrize(
+    "before", [None, timedelta(hours=72), timedelta(days=5)], ids=["off", "equal", "longer"]
+)
+def test_no_reminder_when_switched_off_or_not_shorter_than_the_timeout(before: timedelta | None):
+    policy = POLICY.model_copy(update={"payment_reminder_before": before})
+    assert machine.payment_reminder_deadline(pending(policy), policy) is None
+
+
+@pytest.mark.parametrize("text", ["0", "off", "OFF"])
+def test_a_reminder_switched_off_in_settings_text(text: str):
+    policy = TimingPolicy.model_validate({"payment_reminder_before": text})
+    assert policy.payment_reminder_before is None
+    assert TimingPolicy.model_validate_json(policy.model_dump_json()) == policy
 
 
 def test_ship_by_missed_flags_one_delay():

@@ -21,6 +21,7 @@ from ordertrack.domain.machine import on_fulfillment, on_start
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.models import Order
 from ordertrack.domain.notices import MARKETING, Channel, MessageKind
+from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.domain.view import order_view
@@ -67,7 +68,7 @@ def make_request(
 ) -> NotificationRequest:
     """A request from the real domain: started (confirmed), then shipped with a carrier estimate."""
     order = order or make_order()
-    state = on_start(order, NOW).state
+    state = on_start(order, TimingPolicy(), NOW).state
     if kind != MessageKind.CONFIRMATION:
         shipped = FulfillmentUpdate(
             event=FulfillmentEvent.SHIPPED, carrier="simulated", tracking_number="SIM-ONTIME-42"

@@ -1,6 +1,7 @@
 """Order validation: what a shop must send for an order to be shippable, with field-level messages."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -8,7 +9,7 @@ from pydantic import ValidationError
 from ordertrack.domain.durations import format_duration, parse_duration
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
-from tests.factories import order_data
+from tests.factories import BOLETO_LINE, PIX_CODE, order_data
 
 
 def errors_of(**changes: object) -> dict[str, str]:
@@ -104,3 +105,77 @@ def test_unknown_time_zone_is_refused(zone: str):
 def test_known_time_zones_are_kept(zone: str):
     order = Order.model_validate(order_data(customer={**order_data()["customer"], "time_zone": zone}))
     assert order.customer.time_zone == zone
+
+
+def pending_with(**instructions: object) -> dict[str, object]:
+    return {"status": "pending", "method": "pix", "instructions": instructions}
+
+
+@pytest.mark.parametrize(
+    "instructions",
+    [
+        {"kind": "pix", "code": PIX_CODE},
+        {"kind": "pix", "code": PIX_CODE[:-4] + "1d3d"},  # the checksum's hex in either case
+        {"kind": "boleto", "line": BOLETO_LINE},
+        {
+            "kind": "boleto",
+            "line": BOLETO_LINE.replace(".", "").replace(" ", ""),
+            "url": "https://b.example/1",
+        },
+        {"kind": "boleto", "line": "8" * 48},  # a bill's 48 digits
+        {"kind": "url", "url": "https://pay.example.com/checkout/cs_1001?lang=pt-BR#step-2"},
+    ],
+    ids=["pix", "pix-lowercase-checksum", "boleto", "boleto-digits-and-link", "bill", "url"],
+)
+def test_payment_instructions_of_each_kind_are_kept(instructions: dict[str, str]):
+    order = Order.model_validate(order_data(payment=pending_with(**instructions)))
+    kept = order.payment.instructions
+    assert kept is not None and kept.model_dump(exclude_none=True) == instructions
+
+
+@pytest.mark.parametrize(
+    ("instructions", "field", "message"),
+    [
+        ({"kind": "pix"}, "code", "required for a pix payment"),
+        ({"kind": "pix", "code": PIX_CODE.replace("Fulano", "Fulana")}, "code", "checksum does not match"),
+        ({"kind": "pix", "code": PIX_CODE[:-20]}, "code", "not a Pix copy-and-paste code"),
+        ({"kind": "pix", "code": "000201" + "9" * 600 + "6304ABCD"}, "code", "at most 512 characters"),
+        ({"kind": "pix", "code": PIX_CODE, "url": "https://pay.example"}, "url", "not part of a pix payment"),
+        ({"kind": "boleto", "url": "https://b.example/1"}, "line", "required for a boleto payment"),
+        ({"kind": "boleto", "line": BOLETO_LINE[:-1]}, "line", "not a boleto digitable line"),
+        ({"kind": "boleto", "line": BOLETO_LINE + "x"}, "line", "not a boleto digitable line"),
+        ({"kind": "boleto", "line": BOLETO_LINE, "code": PIX_CODE}, "code", "which takes line, url"),
+        ({"kind": "url"}, "url", "required for a url payment"),
+        ({"kind": "url", "url": "http://pay.example.com/1"}, "url", "not an https:// URL"),
+        ({"kind": "url", "url": "javascript:alert(1)"}, "url", "not an https:// URL"),
+        ({"kind": "url", "url": "https:///no-host"}, "url", "not an https:// URL"),
+        ({"kind": "url", "url": "https://pay.example.com/a b"}, "url", "no spaces or control characters"),
+        (
+            {"kind": "url", "url": "https://pay.example.com/a\u2028b"},
+            "url",
+            "no spaces or control characters",
+        ),
+        ({"kind": "pix", "code": PIX_CODE.replace("Tal", "T\nl")}, "code", "not a Pix copy-and-paste code"),
+        ({"kind": "url", "url": "https://pay.example.com/" + "a" * 1000}, "url", "at most 1000 characters"),
+        ({"kind": "card", "url": "https://pay.example.com/1"}, "kind", "'pix', 'boleto' or 'url'"),
+    ],
+)
+def test_bad_payment_instructions_name_the_field_and_the_problem(
+    instructions: dict[str, str], field: str, message: str
+):
+    found = errors_of(payment=pending_with(**instructions))
+    assert list(found) == [f"payment.instructions.{field}"]
+    assert message in found[f"payment.instructions.{field}"]
+
+
+def test_an_order_without_instructions_serializes_as_before_they_existed():
+    """The start's order digest must not change for orders already started (retries find them)."""
+    assert Order.model_validate(order_data()).model_dump(mode="json")["payment"] == {
+        "status": "paid",
+        "method": "pix",
+    }
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "examples").glob("*.json")), ids=str)
+def test_the_example_orders_are_valid(path: Path):
+    Order.model_validate_json(path.read_text(), strict=True)

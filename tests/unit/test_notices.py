@@ -37,12 +37,13 @@ def test_next_daytime_across_a_clock_change() -> None:
     )
 
 
-def test_only_texts_and_marketing_mail_wait_for_daytime() -> None:
+def test_only_texts_and_nudges_wait_for_daytime() -> None:
     waiting = {
         (kind, channel) for kind in MessageKind for channel in Channel if waits_for_daytime(kind, channel)
     }
     assert waiting == {(kind, Channel.SMS) for kind in MessageKind} | {
-        (MessageKind.REVIEW_REQUEST, Channel.EMAIL)
+        (MessageKind.REVIEW_REQUEST, Channel.EMAIL),
+        (MessageKind.PAYMENT_REMINDER, Channel.EMAIL),
     }
     assert MessageKind.REVIEW_REQUEST not in SMS_KINDS and MessageKind.CONFIRMATION not in SMS_KINDS
 

@@ -12,7 +12,8 @@ import jinja2
 import pytest
 from markupsafe import escape
 
-from ordertrack.domain.notices import MARKETING, SMS_KINDS, MessageKind
+from ordertrack.domain.models import PaymentInstructions, PaymentKind
+from ordertrack.domain.notices import MARKETING, PAYMENT_PENDING, SMS_KINDS, MessageKind
 from ordertrack.domain.records import NotificationRequest
 from ordertrack.locales import SUPPORTED_LOCALES, resolve_locale
 from ordertrack.mail import render
@@ -20,6 +21,7 @@ from ordertrack.mail.catalogs import TEMPLATE, problems, read_catalog
 from ordertrack.mail.preview import preview, sample_links, sample_request
 from ordertrack.mail.render import render_email, render_sms
 from ordertrack.templating import environment
+from tests.factories import BOLETO_LINE, PIX_CODE
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots" / "email"
 KINDS = list(MessageKind)
@@ -35,6 +37,16 @@ VARIANTS: dict[MessageKind, list[dict[str, str]]] = {
     MessageKind.AVAILABLE_FOR_PICKUP: [{}],
     MessageKind.CANCELLED: [{"cause": "shop"}],
 }
+
+
+# Every way a shop may ask a pending order's customer to pay, beside each sample's own (and none).
+INSTRUCTIONS = [
+    PaymentInstructions(kind=PaymentKind.PIX, code=PIX_CODE),
+    PaymentInstructions(kind=PaymentKind.BOLETO, line=BOLETO_LINE, url="https://boleto.example.com/1001.pdf"),
+    PaymentInstructions(kind=PaymentKind.BOLETO, line=BOLETO_LINE),
+    PaymentInstructions(kind=PaymentKind.URL, url="https://pay.example.com/1001?x=1&y=2"),
+    None,
+]
 
 
 def with_details(request: NotificationRequest, details: dict[str, str]) -> NotificationRequest:
@@ -53,9 +65,25 @@ def with_estimate(request: NotificationRequest, estimate: datetime) -> Notificat
     )
 
 
+def with_instructions(
+    request: NotificationRequest, instructions: PaymentInstructions | None
+) -> NotificationRequest:
+    order = request.order
+    payment = order.payment.model_copy(update={"instructions": instructions})
+    return request.model_copy(update={"order": order.model_copy(update={"payment": payment})})
+
+
 def all_requests(kind: MessageKind, locale: str) -> list[NotificationRequest]:
     sample = sample_request(kind, locale)
-    return [sample, *(with_details(sample, details) for details in VARIANTS.get(kind, []))]
+    paying = [with_instructions(sample, way) for way in INSTRUCTIONS] if kind in PAYMENT_PENDING else []
+    return [sample, *(with_details(sample, details) for details in VARIANTS.get(kind, [])), *paying]
+
+
+def shops_payment_values(request: NotificationRequest) -> list[str]:
+    """The code, line or link the shop gave to pay with, as long as the shop made it."""
+    instructions = request.order.payment.instructions
+    values = (instructions.code, instructions.line, instructions.url) if instructions else ()
+    return [value for value in values if value]
 
 
 def everything_rendered(request: NotificationRequest) -> str:
@@ -112,6 +140,8 @@ def test_sms_fits_its_length(kind: MessageKind, locale: str, limit: int) -> None
         links = sample_links(request)
         assert 40 <= len(links.tracking_url) <= 50  # a realistic tracking link
         text = render_sms(request, links)
+        for value in shops_payment_values(request):  # a Pix code alone may be 200 characters
+            text = text.replace(value, "")
         assert len(text) < limit, text
 
 
@@ -132,6 +162,36 @@ def test_marketing_mail_carries_its_unsubscribe_link(locale: str) -> None:
 
     without = render_email(request, replace(links, unsubscribe_url=None))
     assert "/unsubscribe/" not in without.text + without.html
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("kind", sorted(PAYMENT_PENDING))
+def test_payment_messages_carry_the_amount_the_deadline_and_how_to_pay(
+    kind: MessageKind, locale: str
+) -> None:
+    sample = sample_request(kind, locale)
+    for way in INSTRUCTIONS:
+        request = with_instructions(sample, way)
+        links = sample_links(request)
+        email, sms = render_email(request, links), render_sms(request, links)
+        pay_by = render._context(request, links, locale)["pay_by"]
+        assert pay_by and pay_by in email.text and str(escape(pay_by)) in email.html
+        short_pay_by = render._context(request, links, locale, dates="medium")["pay_by"]
+        assert " ".join(short_pay_by.split()) in sms  # a text is one line of plain spaces
+        assert render._context(request, links, locale)["total"] in email.text
+        for value in shops_payment_values(request):
+            assert value in email.text and str(escape(value)) in email.html
+        if way:  # a text carries what pays (the code, the line, the page), not a boleto's PDF link
+            assert (way.code or way.line or way.url) in sms
+        if way and way.url:
+            assert f'href="{escape(way.url)}"' in email.html
+
+
+def test_the_payment_code_wraps_anywhere_on_a_phone() -> None:
+    request = with_instructions(sample_request(MessageKind.AWAITING_PAYMENT, "pt-BR"), INSTRUCTIONS[0])
+    html_part = render_email(request, sample_links(request)).html
+    box = html_part[html_part.index("word-break:break-all;") :]
+    assert box.split("</p>")[0].endswith(str(escape(PIX_CODE)))
 
 
 def test_the_carrier_link_shows_only_when_known() -> None:

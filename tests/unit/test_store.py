@@ -18,6 +18,7 @@ from activities.store import StoreActivities
 from ordertrack.domain.machine import on_address_change, on_fulfillment, on_start
 from ordertrack.domain.messages import AddressChangeRequest, FulfillmentUpdate
 from ordertrack.domain.models import Address, Order
+from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import ChangeRecord, OrderRecord
 from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
@@ -45,7 +46,7 @@ def start(
     """A new order as the workflow saves it, and the state it holds afterwards."""
     data = order_data(order_id=order_id, payment={"status": "paid" if paid else "pending"})
     order = Order.model_validate(data)
-    state = on_start(order, NOW).state
+    state = on_start(order, TimingPolicy(), NOW).state
     return record_for(order, state, token or f"token-{order_id}-{'x' * 22}"), state
 
 
@@ -221,7 +222,7 @@ async def test_order_and_timeline_in_one_read(store: Store) -> None:
 async def test_datetimes_come_back_aware_utc(store: Store) -> None:
     sao_paulo = timezone(timedelta(hours=-3))
     order = Order.model_validate(order_data(placed_at="2026-11-20T11:03:00-03:00"))
-    record = record_for(order, on_start(order, NOW.astimezone(sao_paulo)).state, "t" * 32)
+    record = record_for(order, on_start(order, TimingPolicy(), NOW.astimezone(sao_paulo)).state, "t" * 32)
     await store.save_order(record)
     stored = await store.get_order("1001")
     assert stored is not None
@@ -373,6 +374,65 @@ async def test_the_stamp_is_read_on_the_raw_driver_as_the_engine_reads_it(
     in_memory = create_engine("sqlite+aiosqlite:///:memory:")
     assert type(stamp_reader(in_memory)).__name__ == "_EngineStamps"  # no other connection sees it
     await in_memory.dispose()
+
+
+async def test_concurrent_stamps_are_each_answered_as_if_read_alone(store: Store, database_url: str) -> None:
+    """Concurrent requests share queries on PostgreSQL (`= ANY`): each still gets its own key's
+    stamp, also for repeated and unknown keys, and a write before a request is seen by it."""
+    for number in range(1, 20):
+        await store.save_order(make_order(f"{1000 + number}", token=f"{number:032d}"))
+    record, before = start(paid=False)  # order 1001 again, unpaid: a first version to change
+    await store.save_order(record)
+    asked = [(BY_TOKEN, f"{n % 25:032d}") for n in range(60)] + [
+        (BY_ORDER_ID, f"{1000 + n}") for n in range(25)
+    ]
+    engine = create_engine(database_url)
+    reader = stamp_reader(engine)
+    try:
+        alone = [await _EngineStamps(engine).read(query, key) for query, key in asked]
+        together = await asyncio.gather(*(reader.read(query, key) for query, key in asked))
+        assert together == alone
+        assert None in together
+        assert {stamp.order_id for stamp in together if stamp} == {f"{1000 + n}" for n in range(1, 20)}
+        await store.record_change(
+            change(record, before, fulfil(before, FulfillmentEvent.PAYMENT_CONFIRMED, 1))
+        )
+        stamps = await asyncio.gather(*(reader.read(BY_ORDER_ID, "1001") for _ in range(3)))
+        assert stamps == [await store.order_stamp("1001")] * 3
+        assert stamps[0] is not None and stamps[0].version == 2
+    finally:
+        await reader.close()
+        await engine.dispose()
+
+
+async def test_concurrent_stamps_fail_together_when_the_database_is_unreachable() -> None:
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:9/nothing")
+    reader = stamp_reader(engine)
+    try:
+        answers = await asyncio.gather(
+            *(reader.read(BY_TOKEN, f"{n:032d}") for n in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(answer, OSError) for answer in answers), answers
+    finally:
+        await reader.close()
+        await engine.dispose()
+
+
+async def test_a_burst_of_concurrent_writes_all_land(store: Store) -> None:
+    """Hundreds of orders saved and changed at once, as a worker does when a backlog of orders
+    starts: each write lands once (on SQLite they take turns instead of failing on the lock)."""
+    started = [start(f"{2000 + number}", paid=False) for number in range(100)]
+    saved = await asyncio.gather(*(store.save_order(record) for record, _ in started))
+    paid = [fulfil(state, FulfillmentEvent.PAYMENT_CONFIRMED, 1) for _, state in started]
+    changed = await asyncio.gather(
+        *(
+            store.record_change(change(record, state, after))
+            for (record, state), after in zip(started, paid, strict=True)
+        )
+    )
+    assert saved == [True] * 100 and changed == [True] * 100
+    stamps = await asyncio.gather(*(store.order_stamp(f"{2000 + number}") for number in range(100)))
+    assert {(stamp.version, stamp.entries) for stamp in stamps if stamp} == {(2, 2)}
 
 
 class LockedConnection:

@@ -17,13 +17,14 @@ from temporalio.testing import WorkflowEnvironment
 from ordertrack.domain import machine
 from ordertrack.domain.messages import FulfillmentUpdate
 from ordertrack.domain.models import Order
+from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.records import ChangeRecord, OrderRecord
 from ordertrack.domain.statuses import FulfillmentEvent
 from ordertrack.domain.view import order_view
 from ordertrack.mail.sink import MailSink
 from ordertrack.store import Store
 from ordertrack.web.middleware import MAX_BODY_BYTES
-from tests.factories import order_data
+from tests.factories import PIX_CODE, order_data
 from tests.web.conftest import (
     OPERATOR_NAME,
     PUBLIC_URL,
@@ -140,6 +141,43 @@ async def test_an_invalid_order_is_a_422_naming_each_bad_field(app_only: Api) ->
     assert "email" in fields["customer.email"]
     assert "ISO 4217" in fields["currency"]
     assert "customer.email" in error_of(response)["message"]
+
+
+async def test_bad_payment_instructions_are_a_422_naming_the_field(app_only: Api) -> None:
+    bad = [
+        (
+            {"kind": "pix", "code": PIX_CODE[:-1]},
+            "payment.instructions.code",
+            "not a Pix copy-and-paste code",
+        ),
+        ({"kind": "boleto", "line": "123"}, "payment.instructions.line", "not a boleto digitable line"),
+        ({"kind": "url", "url": "http://pay.example.com/1"}, "payment.instructions.url", "https://"),
+        ({"kind": "url"}, "payment.instructions.url", "required for a url payment"),
+    ]
+    for instructions, field, message in bad:
+        payment = {"status": "pending", "method": "pix", "instructions": instructions}
+        response = await app_only.http.post(
+            "/api/orders", json=order_data(order_id=new_order_id(), payment=payment), headers=app_only.shop
+        )
+        assert list(fields_of(response)) == [field], response.text
+        assert message in fields_of(response)[field]
+
+
+async def test_an_order_awaiting_payment_keeps_its_instructions(api: Api) -> None:
+    instructions = {"kind": "pix", "code": PIX_CODE}
+    order_id, response = await api.start(
+        payment={"status": "pending", "method": "pix", "instructions": instructions}
+    )
+    assert response.status_code == 201, response.text
+    assert (await api.read(order_id))["status"] == "received"
+    again = await api.http.post(
+        "/api/orders",
+        json=order_data(
+            order_id=order_id, payment={"status": "pending", "method": "pix", "instructions": instructions}
+        ),
+        headers=api.shop,
+    )
+    assert again.status_code == 200, again.text  # the same order, instructions included
 
 
 @pytest.mark.parametrize(
@@ -462,7 +500,7 @@ async def test_a_read_is_one_lookup_while_the_order_is_unchanged(app_only: Api) 
     order changed (`Store.order_stamp`)."""
     store: Store = app_only.app.state.resources.store
     order = Order.model_validate(order_data(order_id=new_order_id()))
-    started = machine.on_start(order, NOW)
+    started = machine.on_start(order, TimingPolicy(), NOW)
     token = "read-path-token-" + "x" * 16
     view = order_view(order, started.state, token)
     await store.save_order(OrderRecord(order=order, workflow_id="w", tracking_token=token, view=view))

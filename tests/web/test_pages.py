@@ -108,7 +108,7 @@ async def seed_order(
         data["items"] = items
         data["total"] = str(sum(float(i["unit_price"]) * i["quantity"] for i in items))
     order = Order.model_validate(data)
-    start = machine.on_start(order, T0)
+    start = machine.on_start(order, TimingPolicy(), T0)
     seeded = Seeded(order, start.state, token)
     view = order_view(order, start.state, token)
     await store.save_order(

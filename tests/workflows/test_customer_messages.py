@@ -195,7 +195,7 @@ async def test_texts_asked_for_without_an_sms_provider_are_recorded_for_ops(
 async def test_a_push_delivered_with_a_continued_runs_first_task_is_applied(harness: Harness):
     """A continued run is ready at once, so a signal in its first task runs before `run` does."""
     order = texting_order()
-    started = machine.on_start(order, datetime.now(UTC)).state
+    started = machine.on_start(order, POLICY, datetime.now(UTC)).state
     shipped = FulfillmentUpdate(
         event=FulfillmentEvent.SHIPPED, carrier="simulated", tracking_number="SIM-X-1"
     )

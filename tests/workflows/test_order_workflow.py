@@ -128,7 +128,7 @@ async def test_payment_timeout_cancels_with_an_email(harness: Harness):
     result = await harness.run_to_end(handle)
     assert result.status == OrderStatus.CANCELLED
     assert result.timeline[-1].at - result.timeline[0].at >= POLICY.payment_timeout
-    assert kinds_sent(harness, order) == ["cancelled"]
+    assert kinds_sent(harness, order) == ["awaiting_payment", "payment_reminder", "cancelled"]
 
 
 async def test_payment_confirmed_in_time_confirms(harness: Harness):

@@ -3,7 +3,8 @@
 `tests/histories/*.json` were recorded before the `customer-messages-v2` patch (orders still on the
 old path); `tests/histories/customer_messages_v2/` holds the same journeys and a texting one, recorded
 after it and before the `cost-per-order` patch; `tests/histories/cost_per_order/` the same, after
-that. When a change fails here, guard it with `workflow.patched(...)` (see
+that; `tests/histories/awaiting_payment/` orders awaiting payment after the `awaiting-payment` patch
+(the only orders that take it). When a change fails here, guard it with `workflow.patched(...)` (see
 docs/workflow-evolution.md) instead of re-recording; re-record (`python -m tests.histories.record`,
 into the newest folder) only for changes that replay cleanly. The older folders are never re-recorded.
 """
@@ -22,12 +23,13 @@ from temporalio.workflow import NondeterminismError
 from ordertrack.domain.machine import Outcome
 from ordertrack.domain.messages import OrderInput
 from ordertrack.domain.view import OrderView
-from workflows.order import COST_PER_ORDER, MESSAGES_V2, OrderWorkflow
+from workflows.order import AWAITING_PAYMENT, COST_PER_ORDER, MESSAGES_V2, OrderWorkflow
 
 ROOT = Path(__file__).parents[1] / "histories"
 PRE_PATCH = sorted(ROOT.glob("*.json"))
 V2 = sorted((ROOT / "customer_messages_v2").glob("*.json"))
 COSTS = sorted((ROOT / "cost_per_order").glob("*.json"))
+AWAITING = sorted((ROOT / "awaiting_payment").glob("*.json"))
 HISTORIES = sorted(ROOT.glob("**/*.json"))
 JOURNEYS = {"on_time", "estimate_moved", "failed_attempt", "lost", "payment_timeout", "operator_actions"}
 
@@ -54,6 +56,7 @@ def test_every_kind_of_journey_is_recorded():
     assert {path.stem for path in PRE_PATCH} >= JOURNEYS
     assert {path.stem for path in V2} >= JOURNEYS | {"texts_quiet_hours_reminder"}
     assert {path.stem for path in COSTS} == {path.stem for path in V2}
+    assert {path.stem for path in AWAITING} == {"payment_timeout", "paid_after_the_reminder"}
 
 
 def test_each_folder_took_its_own_path():
@@ -62,6 +65,7 @@ def test_each_folder_took_its_own_path():
     assert all(patches(load(path)) == set() for path in PRE_PATCH)
     assert all(patches(load(path)) == {MESSAGES_V2} for path in V2)
     assert all(patches(load(path)) == {COST_PER_ORDER} for path in COSTS)
+    assert all(patches(load(path)) == {AWAITING_PAYMENT} for path in AWAITING)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=name)
@@ -83,7 +87,7 @@ class OrderWorkflowWithoutReadModel(OrderWorkflow):
         self._ready = True
 
 
-@pytest.mark.parametrize("path", [PRE_PATCH[0], V2[0], COSTS[0]], ids=name)
+@pytest.mark.parametrize("path", [PRE_PATCH[0], V2[0], COSTS[0], AWAITING[0]], ids=name)
 async def test_an_incompatible_change_is_caught(path: Path):
     replayer = Replayer(workflows=[OrderWorkflowWithoutReadModel], data_converter=pydantic_data_converter)
     with pytest.raises(NondeterminismError):
