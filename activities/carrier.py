@@ -13,6 +13,7 @@ order accepts it. Calls to one adapter are bounded per worker (`carrier_max_conc
 """
 
 import time
+from collections.abc import Awaitable
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -29,6 +30,7 @@ from ordertrack.carriers.base import (
     TrackingNotFound,
 )
 from ordertrack.carriers.registry import CarrierRegistry, UnknownCarrierError
+from ordertrack.counters import CARRIER_CALLS, activity_meter
 from ordertrack.domain.polling import first_poll, next_poll
 from ordertrack.domain.records import PollRequest
 from ordertrack.domain.tracking import TrackingSnapshot
@@ -72,7 +74,7 @@ class CarrierActivities:
             async with AsyncExitStack() as slot:
                 if (semaphore := self._registry.call_slot(adapter)) is not None:
                     await slot.enter_async_context(semaphore)
-                snapshot = await adapter.track(request.tracking_number)
+                snapshot = await _counted(adapter.track(request.tracking_number), request.carrier)
         except CarrierRateLimited as exc:
             activity.logger.warning("Carrier rate-limited polling %s, retry after %s", what, exc.retry_after)
             raise ApplicationError(
@@ -114,7 +116,11 @@ class CarrierActivities:
             ) from exc
         if snapshot.carrier != request.carrier:
             snapshot = snapshot.model_copy(update={"carrier": request.carrier})
-        if snapshot.fingerprint() == request.known_fingerprint:
+        unchanged = snapshot.fingerprint() == request.known_fingerprint
+        CARRIER_CALLS.add(
+            activity_meter(), carrier=request.carrier, outcome="unchanged" if unchanged else "changed"
+        )
+        if unchanged:
             raise ApplicationError(
                 f"no change for {what} since the last poll",
                 type="NoChange",
@@ -122,6 +128,15 @@ class CarrierActivities:
                 next_retry_delay=_wait(request, clock),
             )
         return snapshot
+
+
+async def _counted(call: Awaitable[TrackingSnapshot], carrier: str) -> TrackingSnapshot:
+    """The carrier's answer; a call that fails is counted here, one that answers by the caller."""
+    try:
+        return await call
+    except Exception:
+        CARRIER_CALLS.add(activity_meter(), carrier=carrier, outcome="error")
+        raise
 
 
 class _AttemptClock:

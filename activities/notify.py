@@ -40,6 +40,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ordertrack.contact import support_address
+from ordertrack.counters import MESSAGES, activity_meter
 from ordertrack.delivery import (
     DeliveryUnknownError,
     PermanentDeliveryError,
@@ -159,6 +160,7 @@ async def deliver_once(store: NotificationStore, outgoing: Outgoing) -> Notifica
     except PermanentDeliveryError as exc:
         await store.mark_notification_failed(key, str(exc))
         log.warning("rejected: %s, %s: %s", key, message_id, exc)
+        _count(key, "refused")
         raise ApplicationError(
             f"{key.kind} {key.channel} to {outgoing.recipient} for order {key.order_id} rejected: {exc}",
             type=MESSAGE_REJECTED_ERROR,
@@ -170,6 +172,7 @@ async def deliver_once(store: NotificationStore, outgoing: Outgoing) -> Notifica
         raise
     await store.mark_notification_sent(key, reply)
     log.info("sent: %s, %s", key, message_id)
+    _count(key, "sent")
     return NotificationResult(message_id=message_id, status="sent", server_reply=reply)
 
 
@@ -179,7 +182,12 @@ async def _unconfirmed(
     """The provider may or may not have the message: record that for ops rather than risk a second."""
     await store.mark_notification_unconfirmed(key, note)
     activity.logger.warning("unconfirmed, check the provider's log: %s, %s: %s", key, message_id, note)
+    _count(key, "unconfirmed")
     return NotificationResult(message_id=message_id, status="unconfirmed", server_reply=note)
+
+
+def _count(key: NotificationKey, outcome: str) -> None:
+    MESSAGES.add(activity_meter(), channel=key.channel, kind=key.kind, outcome=outcome)
 
 
 class NotifyActivities:

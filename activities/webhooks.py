@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ordertrack.carriers.base import parse_retry_after
+from ordertrack.counters import SHOP_WEBHOOK_DELIVERIES, activity_meter
 from ordertrack.domain.records import ShopEvent
 from ordertrack.names import DELIVER_SHOP_EVENT, SHOP_WEBHOOK_REJECTED_ERROR
 from ordertrack.webhooks import secret_key, signature_headers
@@ -98,6 +99,7 @@ class ShopWebhookActivities:
         try:
             response = await self._http.post(self._url, content=body, headers=headers)
         except httpx.TransportError as exc:  # connect errors and timeouts: the receiver may be back soon
+            SHOP_WEBHOOK_DELIVERIES.add(activity_meter(), outcome="failed")
             log.warning("shop webhook unreachable for %s: %s", what, exc.__class__.__name__)
             raise ApplicationError(
                 f"shop webhook unreachable for {what}: {exc.__class__.__name__}: {exc}",
@@ -105,6 +107,8 @@ class ShopWebhookActivities:
             ) from exc
 
         code = response.status_code
+        outcome = "delivered" if 200 <= code < 300 else "rejected" if _rejects(code) else "failed"
+        SHOP_WEBHOOK_DELIVERIES.add(activity_meter(), outcome=outcome)
         if 200 <= code < 300:
             log.info("shop webhook accepted %s: HTTP %s", what, code)
             return ShopEventDelivery(event_id=event.event_id, status="delivered", status_code=code)
@@ -113,8 +117,13 @@ class ShopWebhookActivities:
             delay = parse_retry_after(response.headers.get("Retry-After"))
             log.warning("shop webhook rate-limited %s, retry after %s", what, delay)
             raise ApplicationError(detail, type="ShopWebhookRateLimited", next_retry_delay=delay)
-        if 400 <= code < 500 and code != 408:
+        if _rejects(code):
             log.warning("shop webhook rejected %s: HTTP %s", what, code)
             raise ApplicationError(detail, type=SHOP_WEBHOOK_REJECTED_ERROR, non_retryable=True)
         log.warning("shop webhook failed for %s: HTTP %s, will retry", what, code)
         raise ApplicationError(detail, type="ShopWebhookUnavailable")
+
+
+def _rejects(code: int) -> bool:
+    """The receiver refuses the event itself: retrying cannot help."""
+    return 400 <= code < 500 and code not in (408, 429)

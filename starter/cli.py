@@ -14,6 +14,7 @@ import sys
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
@@ -27,6 +28,7 @@ from temporalio.service import RPCError
 
 from ordertrack import orders
 from ordertrack.connection import connect
+from ordertrack.domain.carrier_report import CarrierReport
 from ordertrack.domain.messages import (
     AddressChangeRequest,
     CancelRequest,
@@ -38,6 +40,7 @@ from ordertrack.domain.notices import SMS_KINDS, MessageKind
 from ordertrack.domain.statuses import FINAL, FulfillmentEvent, OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.logs import configure_logging
+from ordertrack.reports import carrier_report_since
 from ordertrack.settings import get_settings
 from ordertrack.startup import (
     StartupError,
@@ -55,9 +58,11 @@ app = typer.Typer(help="ordertrack: durable order tracking on Temporal.", no_arg
 order_app = typer.Typer(help="Start, inspect and change orders.", no_args_is_help=True)
 db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
 mail_app = typer.Typer(help="Customer messages.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports from the read model.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
 app.add_typer(db_app, name="db")
 app.add_typer(mail_app, name="mail")
+app.add_typer(report_app, name="report")
 
 T = TypeVar("T")
 
@@ -515,6 +520,60 @@ async def stats_command(
         typer.echo(f"{name:<21} {count:>7}")
     typer.echo(f"{'total':<21} {stats.total:>7}")
     typer.echo(f"{'delayed':<21} {stats.delayed:>7}")
+
+
+@report_app.command("carriers")
+@run
+async def report_carriers(
+    since: Annotated[
+        str, typer.Option(help="Orders shipped since: a duration back from now (30d, 12h) or an ISO date.")
+    ] = "30d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Carrier performance over the orders shipped in the window, from the read model (as
+    `GET /api/reports/carriers` and the /ops/carriers page)."""
+    settings = get_settings()
+    store = Store.from_url(settings.database_url)
+    try:
+        report = await carrier_report_since(store, since, datetime.now(UTC))
+    except ValueError as err:
+        fail(f"invalid --since: {err}", 2)
+    except (OSError, SQLAlchemyError) as err:
+        fail(f"cannot read the read model: {str(err).splitlines()[0]} (run `ordertrack db upgrade`?)", 5)
+    finally:
+        await store.close()
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        print_carrier_report(report)
+
+
+def print_carrier_report(report: CarrierReport) -> None:
+    typer.echo(f"orders shipped {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC")
+    if not report.carriers:
+        typer.echo("no order was shipped in this window")
+        return
+    typer.echo(
+        f"{'carrier':<12} {'shipped':>8} {'delivered':>9} {'on time':>8} {'late':>6} {'no est.':>7} "
+        f"{'on-time':>7} {'median d':>8} {'p90 d':>6} {'failed':>6} {'except.':>7} {'lost':>5}"
+    )
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    def days(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    for c in report.carriers:
+        typer.echo(
+            f"{c.carrier:<12} {c.shipped:>8} {c.delivered:>9} {c.on_time:>8} {c.late:>6} "
+            f"{c.without_estimate:>7} {share(c.on_time_rate):>7} {days(c.median_days):>8} "
+            f"{days(c.p90_days):>6} {c.failed_attempts:>6} {c.exceptions:>7} {c.lost:>5}"
+        )
+    typer.echo("on time per week of delivery (Monday, UTC):")
+    for c in report.carriers:
+        weeks = "  ".join(f"{w.week:%m-%d} {w.rate:.0%}" for w in c.weeks) or "-"
+        typer.echo(f"  {c.carrier:<12} {weeks}")
 
 
 @app.command("worker")

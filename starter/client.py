@@ -11,7 +11,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from ordertrack.domain.durations import parse_duration
+from ordertrack.domain import durations
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.names import SearchAttributes as sa
 
@@ -41,18 +41,10 @@ async def register_search_attributes(client: Client) -> list[str]:
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """`--since`: a duration back from now (`7d`, `36h`) or an ISO date or date-time (UTC if naive)."""
-    value = text.strip()
     try:
-        return (now or datetime.now(UTC)) - parse_duration(value)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(
-            f"invalid --since {text!r}: use a duration (7d, 36h, 90m) or an ISO date (2026-11-20)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        return durations.parse_since(text, now or datetime.now(UTC))
+    except ValueError as err:
+        raise ValueError(f"invalid --since {err}") from None
 
 
 async def count_orders(client: Client, query: str) -> int:

@@ -17,6 +17,7 @@ from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from ordertrack.counters import SHOP_WEBHOOK_GIVE_UPS
     from ordertrack.domain import machine
     from ordertrack.domain.durations import format_duration
     from ordertrack.domain.machine import Outcome, TransitionRejected
@@ -474,6 +475,7 @@ class OrderWorkflow:
                 workflow.logger.warning(
                     "shop event %s given up, not delivered: %s", event.event_id, err.cause or err
                 )
+                SHOP_WEBHOOK_GIVE_UPS.add(workflow.metric_meter())
             finally:
                 self._posting = False
 

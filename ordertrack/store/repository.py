@@ -10,19 +10,28 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Select, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ordertrack.domain.carrier_report import Shipment
+from ordertrack.domain.machine import estimate_deadline
 from ordertrack.domain.models import Address, Item
 from ordertrack.domain.records import ChangeRecord, OrderRecord
 from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
-from ordertrack.domain.timeline import TimelineEntry
+from ordertrack.domain.timeline import EntryKind, TimelineEntry
 from ordertrack.domain.view import OrderView
 from ordertrack.store.engine import BEGIN_IMMEDIATE, create_engine
 from ordertrack.store.stamps import BY_ORDER_ID, BY_TOKEN, Stamp, stamp_reader
-from ordertrack.store.tables import lookup_attempts, mail_recipients, notifications, orders, timeline_events
+from ordertrack.store.tables import (
+    UTCDateTime,
+    lookup_attempts,
+    mail_recipients,
+    notifications,
+    orders,
+    timeline_events,
+)
 
 # sending: claimed, nothing handed over yet (safe to retry); delivering: the message is about to go
 # out (SMTP DATA, the SMS request), so a crash leaves the outcome unknown; unconfirmed: an attempt
@@ -31,6 +40,8 @@ from ordertrack.store.tables import lookup_attempts, mail_recipients, notificati
 NotificationStatus = Literal["sending", "delivering", "sent", "unconfirmed", "failed", "suppressed"]
 # Only these are claimed (moved to `sending`) again; the others are returned as they are.
 _CLAIMABLE = ("sending", "failed")
+# An order in these has been delivered (`completed` without a delivery entry never was).
+_DELIVERED_NOW = (OrderStatus.DELIVERED.value, OrderStatus.COMPLETED.value)
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,12 @@ def _view_columns(view: OrderView) -> dict[str, Any]:
     }
 
 
+def _promised_by(view: OrderView) -> datetime | None:
+    """When the view's estimate counts as missed (a date-only estimate lasts all day, in its own
+    offset, so this is worked out before the store turns times into UTC)."""
+    return estimate_deadline(view.estimated_delivery) if view.estimated_delivery else None
+
+
 def _address_columns(address: Address) -> dict[str, Any]:
     return {
         "shipping_address": address.model_dump(mode="json"),
@@ -248,6 +265,7 @@ class Store:
             "customer_email": order.customer.email,
             "locale": order.customer.locale,
             "time_zone": record.time_zone,
+            "promised_by": _promised_by(view),
             **_address_columns(order.shipping_address),
             "items": [item.model_dump(mode="json") for item in order.items],
             "currency": order.currency,
@@ -278,11 +296,18 @@ class Store:
         """
         view, now = record.view, _now()
         zone = {"time_zone": record.time_zone} if record.time_zone else {}
+        # The first estimate is the promise the carrier report judges by: kept once set.
+        promised_by = _promised_by(view)
+        promise = (
+            {"promised_by": func.coalesce(orders.c.promised_by, literal(promised_by, UTCDateTime()))}
+            if promised_by
+            else {}
+        )
         async with self._writing() as conn:
             result = await conn.execute(
                 update(orders)
                 .where(orders.c.order_id == view.order_id, orders.c.version < view.version)
-                .values(**_view_columns(view), **zone, updated_at=now)
+                .values(**_view_columns(view), **zone, **promise, updated_at=now)
             )
             updated = result.rowcount > 0
             if record.shipping_address is not None:
@@ -371,6 +396,48 @@ class Store:
             )
         query = query.order_by(orders.c.created_at.desc(), orders.c.order_id.desc()).limit(limit)
         return [StoredOrder.model_validate(row) for row in await self._fetch(query)]
+
+    async def shipments(self, since: datetime, until: datetime) -> list[Shipment]:
+        """The orders first shipped in [since, until) with a carrier, one row each, for the carrier
+        report (`ordertrack.domain.carrier_report`): an index range on `shipped_at`, and each
+        order's status entries by its key."""
+        entry_status = timeline_events.c.status
+
+        def entered(status: OrderStatus) -> ColumnElement[int]:
+            return func.coalesce(func.sum(case((entry_status == status.value, 1), else_=0)), 0)
+
+        joined = orders.outerjoin(
+            timeline_events,
+            (timeline_events.c.order_id == orders.c.order_id)
+            & (timeline_events.c.kind == EntryKind.STATUS.value),
+        )
+        o = orders.c
+        keys = (o.order_id, o.carrier, o.status, o.shipped_at, o.promised_by)
+        query = (
+            select(
+                *keys,
+                func.max(case((entry_status == OrderStatus.DELIVERED.value, timeline_events.c.at))).label(
+                    "delivered_at"
+                ),
+                entered(OrderStatus.DELIVERY_FAILED).label("failed_attempts"),
+                entered(OrderStatus.EXCEPTION).label("exceptions"),
+            )
+            .select_from(joined)
+            .where(orders.c.shipped_at >= since, orders.c.shipped_at < until, orders.c.carrier.is_not(None))
+            .group_by(*keys)
+        )
+        return [
+            Shipment(
+                carrier=row["carrier"],
+                shipped_at=row["shipped_at"],
+                promised_by=row["promised_by"],
+                delivered_at=row["delivered_at"] if row["status"] in _DELIVERED_NOW else None,
+                failed_attempts=int(row["failed_attempts"]),
+                exceptions=int(row["exceptions"]),
+                lost=row["status"] == OrderStatus.LOST.value,
+            )
+            for row in await self._fetch(query)
+        ]
 
     # -- the lookup form's rate limit --------------------------------------------------------------
 
@@ -527,6 +594,13 @@ class Store:
                     index_elements=[timeline_events.c.order_id, timeline_events.c.seq]
                 ),
                 _entry_rows(order_id, entries),
+            )
+        shipped = [e.at for e in entries if e.kind == EntryKind.STATUS and e.status == OrderStatus.SHIPPED]
+        if shipped:  # the first time only: an operator may set `shipped` again later
+            await conn.execute(
+                update(orders)
+                .where(orders.c.order_id == order_id, orders.c.shipped_at.is_(None))
+                .values(shipped_at=min(shipped))
             )
 
     async def _one_order(self, condition: ColumnElement[bool]) -> StoredOrder | None:

@@ -100,10 +100,15 @@ orders = Table(
     Column("placed_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # For the carrier report: when the order was first shipped, and when its first estimate counted
+    # as missed (the delay flag's deadline); NULL until then, and for estimates before migration 0006.
+    Column("shipped_at", UTCDateTime()),
+    Column("promised_by", UTCDateTime()),
     Index("ix_orders_tracking_token", "tracking_token", unique=True),
     Index("ix_orders_tracking_number", "tracking_number"),
     Index("ix_orders_created_at", "created_at"),
     Index("ix_orders_status_created_at", "status", "created_at"),
+    Index("ix_orders_shipped_at", "shipped_at"),
 )
 # Support tools look an order up by the customer's email, whatever its case.
 Index("ix_orders_customer_email_lower", func.lower(orders.c.customer_email))

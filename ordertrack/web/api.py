@@ -281,15 +281,7 @@ async def list_orders(
     `next_cursor`, and stay stable while new orders arrive (they sort before every cursor). The
     email is compared without case; it is read from the read model only, never from a search
     attribute, and this service logs no query strings."""
-    unknown = sorted(set(request.query_params) - LIST_FILTERS - {"limit", "cursor"})
-    if unknown:  # a misspelt filter must not quietly list every order
-        known = ", ".join(sorted(LIST_FILTERS))
-        raise errors.invalid_request(
-            [
-                FieldError(field=name, message=f"unknown filter; known: {known}", type="extra_forbidden")
-                for name in unknown
-            ]
-        )
+    errors.refuse_unknown_filters(request, LIST_FILTERS, others=("limit", "cursor"))
     where = OrderFilter(
         statuses=tuple(status),
         delayed=delayed,

@@ -17,7 +17,18 @@ from ordertrack.connection import ConnectionSettingsError
 from ordertrack.settings import Settings
 from ordertrack.store.migrate import migrate
 from ordertrack.store.repository import Store
-from ordertrack.web import api, carrier_webhooks, codec, errors, openapi, ops, pages, unsubscribe
+from ordertrack.web import (
+    api,
+    carrier_webhooks,
+    codec,
+    errors,
+    openapi,
+    operator_pages,
+    ops,
+    pages,
+    reports,
+    unsubscribe,
+)
 from ordertrack.web.deps import Resources
 from ordertrack.web.metrics import HttpMetrics, SdkMetrics, draining
 from ordertrack.web.middleware import ApiMiddleware
@@ -105,6 +116,8 @@ def create_app(
     app.state.metrics_registry = registry
     app.include_router(api.router)
     app.include_router(ops.router)
+    app.include_router(reports.router)
+    app.include_router(operator_pages.router)
     app.add_middleware(ApiMiddleware, metrics=http_metrics)
     errors.install(app)
     openapi.install(app)

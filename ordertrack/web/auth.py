@@ -5,8 +5,13 @@ also correct, cancel, change addresses and rotate tracking links, under the key'
 audit trail's actor never comes from a request body). Keys are compared in constant time against
 every configured key. Missing or unknown key: 401 with `WWW-Authenticate: Bearer`; a known key
 without the role: 403.
+
+The operators' pages (`/ops/...`) are opened in a browser, which cannot send a bearer header: there
+the key comes as HTTP basic auth's password (any user name) or in the cookie their login form sets.
 """
 
+import base64
+import binascii
 import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -71,6 +76,28 @@ def presented_key(request: Request) -> str | None:
         return credentials.strip()
     key = request.headers.get("x-api-key")
     return key.strip() if key is not None and key.strip() else None
+
+
+OPERATOR_COOKIE = "ordertrack_operator_key"
+
+
+def browser_key(request: Request) -> str | None:
+    """The key an operator's browser presents: basic auth's password, else the login cookie."""
+    scheme, _, credentials = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return request.cookies.get(OPERATOR_COOKIE) or None
+
+
+def browser_principal(request: Request) -> Principal | None:
+    """Who the browser's key belongs to; None without a key or with one that is not configured."""
+    presented = browser_key(request)
+    entry = find_key(presented, get_settings(request).api_keys) if presented else None
+    return Principal(name=entry.name, role=entry.role) if entry else None
 
 
 def authenticate(request: Request) -> Principal:

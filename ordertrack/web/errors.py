@@ -6,7 +6,7 @@ person can act on. Validation errors (422) name each bad field, dotted (`custome
 (`ordertrack.web.middleware`) logs it under a request id and answers with that id only.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -138,6 +138,21 @@ def field_errors(errors: Sequence[Any]) -> list[FieldError]:
 def invalid_request(fields: Sequence[FieldError]) -> ApiError:
     names = ", ".join(dict.fromkeys(error.field for error in fields))
     return ApiError(422, "invalid_request", f"the request is not valid: {names}", fields=fields)
+
+
+def refuse_unknown_filters(request: Request, filters: Iterable[str], others: Iterable[str] = ()) -> None:
+    """422 naming each query parameter that is neither a filter nor one of `others`: a misspelt
+    filter must not quietly widen what is read."""
+    known = frozenset(filters)
+    unknown = sorted(set(request.query_params) - known - set(others))
+    if unknown:
+        listed = ", ".join(sorted(known))
+        raise invalid_request(
+            [
+                FieldError(field=name, message=f"unknown filter; known: {listed}", type="extra_forbidden")
+                for name in unknown
+            ]
+        )
 
 
 def is_api_path(request: Request) -> bool:

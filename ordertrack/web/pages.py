@@ -332,7 +332,7 @@ def _form(
 # -- lookup helpers ----------------------------------------------------------------------------
 
 
-async def _read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     """A small urlencoded body as {field: first value}; anything else reads as empty.
 
     Parsed here rather than with FastAPI's `Form`, which needs python-multipart for two fields.
@@ -466,7 +466,7 @@ def _router(limiter: LookupLimiter) -> APIRouter:
             minutes = max(1, math.ceil(wait / 60))
             body = _form(languages, "lookup.html", error="too_many", wait_minutes=minutes)
             return page(body, 429, {"Retry-After": str(math.ceil(wait))})
-        form = await _read_form(request)
+        form = await read_form(request)
         order_id = form.get("order_id", "").strip().lstrip("#").strip()
         email = form.get("email", "")
         order = await store.get_order(order_id if 0 < len(order_id) <= 64 else _NO_MATCH)

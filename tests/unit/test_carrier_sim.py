@@ -9,7 +9,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
-from temporalio.testing import ActivityEnvironment
 
 from activities.carrier import CarrierActivities
 from ordertrack.carriers.base import (
@@ -27,6 +26,7 @@ from ordertrack.domain.records import PollRequest
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.settings import Settings
 from tests.conftest import free_port
+from tests.metering import MeteredEnvironment
 
 
 def number(prefix: str = "SIM-ONTIME-") -> str:
@@ -173,7 +173,7 @@ async def test_tracking_page_and_registry(sim_url: str, admin: httpx.AsyncClient
 
 async def test_poll_activity_returns_changes_and_fails_benignly_without(carrier: SimulatedCarrier) -> None:
     activities = CarrierActivities(CarrierRegistry([carrier]))
-    env = ActivityEnvironment()
+    env = MeteredEnvironment()
     request = PollRequest(carrier="simulated", tracking_number=number(), order_id="1001")
 
     snapshot = await env.run(activities.poll_carrier, request)
@@ -188,6 +188,8 @@ async def test_poll_activity_returns_changes_and_fails_benignly_without(carrier:
 
     stale = request.model_copy(update={"known_fingerprint": "something-older"})
     assert await env.run(activities.poll_carrier, stale) == snapshot
+    calls = [(c["carrier"], c["outcome"]) for c in env.counted("ordertrack_carrier_calls_total")]
+    assert calls == [("simulated", "changed"), ("simulated", "unchanged"), ("simulated", "changed")]
 
 
 @pytest.mark.parametrize(
@@ -213,10 +215,16 @@ async def test_poll_activity_classifies_failures(
         await set_faults(admin, fault)
     activities = CarrierActivities(CarrierRegistry([carrier]))
     request = PollRequest(carrier=carrier_name, tracking_number=number(prefix))
+    env = MeteredEnvironment()
     with pytest.raises(ApplicationError) as raised:
-        await ActivityEnvironment().run(activities.poll_carrier, request)
+        await env.run(activities.poll_carrier, request)
     assert raised.value.type == error_type
     assert raised.value.non_retryable is non_retryable
+    # A carrier without an adapter is never called.
+    called = [] if error_type == "UnknownCarrier" else [{"carrier": carrier_name, "outcome": "error"}]
+    assert [
+        {k: c[k] for k in ("carrier", "outcome")} for c in env.counted("ordertrack_carrier_calls_total")
+    ] == called
     if fault == "429":
         assert raised.value.next_retry_delay == timedelta(seconds=7)
 

@@ -36,6 +36,7 @@ from ordertrack.store import Store
 from ordertrack.templating import template_dirs
 from tests.conftest import free_port
 from tests.factories import order_data, sample_order
+from tests.metering import MeteredEnvironment
 
 NOW = datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 TOKEN = "tok-" + "a" * 28
@@ -306,10 +307,17 @@ async def test_a_permanent_refusal_is_not_retried(
 ) -> None:
     request = make_request(MessageKind.CONFIRMATION, make_order(email="gone@example.com"))
 
+    env = MeteredEnvironment()
     with pytest.raises(ApplicationError) as raised:
-        await ActivityEnvironment().run(activities(sqlite_store, mailer).send_notification, request)
+        await env.run(activities(sqlite_store, mailer).send_notification, request)
 
     assert raised.value.type == "MessageRejected" and raised.value.non_retryable
+    [counted] = env.counted("ordertrack_messages_total")
+    assert {k: counted[k] for k in ("channel", "kind", "outcome")} == {
+        "channel": "email",
+        "kind": "confirmation",
+        "outcome": "refused",
+    }
     message = str(raised.value)
     assert "confirmation" in message and "email" in message and "gone@example.com" in message
     assert "550" in message
@@ -490,13 +498,15 @@ async def test_a_lost_reply_to_data_is_unconfirmed_and_not_resent(sqlite_store: 
     controller, mailer = flaky_server(handler, timeout=0.5)
     try:
         notify = activities(sqlite_store, mailer)
-        env = ActivityEnvironment()
+        env = MeteredEnvironment()
         request = make_request(MessageKind.DELIVERED)
         first = await env.run(notify.send_notification, request)
         second = await env.run(notify.send_notification, request)
     finally:
         controller.stop()
     assert (first.status, second.status) == ("unconfirmed", "unconfirmed")
+    # Counted when it became unconfirmed, not again when the retry found it so.
+    assert [c["outcome"] for c in env.counted("ordertrack_messages_total")] == ["unconfirmed"]
     assert len(handler.received) == 1
     [row] = await sqlite_store.list_notifications("1001")
     assert row.status == "unconfirmed" and row.server_reply and "SMTPReadTimeoutError" in row.server_reply

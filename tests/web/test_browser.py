@@ -2,7 +2,8 @@
 
 Chromium is Debian's `chromium` package; the set-up installs it with apt-get when it is missing and
 the tests skip, saying why, only when it cannot be installed. `UPDATE_DOCS_SCREENSHOT=1`
-also refreshes the README's `docs/tracking-page.png` from the same page (at twice the density).
+also refreshes the README's `docs/tracking-page.png` and `docs/ops-carriers.png` from the same pages
+(at twice the density).
 """
 
 import asyncio
@@ -12,21 +13,29 @@ import shutil
 import struct
 import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from ordertrack.serving import serve_app
-from ordertrack.settings import Settings
+from ordertrack.settings import ApiKey, Settings
 from ordertrack.store.repository import Store
 from ordertrack.web.app import create_app
 from tests.conftest import free_port
+from tests.shipments import seed_shipments
+from tests.web.conftest import OPERATOR_KEY, OPERATOR_NAME
 from tests.web.test_pages import SUPPORT, TOKEN, seed_order, text_of
 
 PHONE = (390, 844)
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "tracking-page.png"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS_SCREENSHOT = DOCS / "tracking-page.png"
+DOCS_CARRIERS_SCREENSHOT = DOCS / "ops-carriers.png"
+DESKTOP = (1100, 1000)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -71,14 +80,9 @@ class Served:
     store: Store
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[Served]:
     """The real app on a free loopback port, in this event loop (Chromium runs as a subprocess)."""
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
-        simulated_carrier_url="https://carrier.example",
-        **SUPPORT,
-    )
     app = create_app(settings)
     port, stop = free_port(), asyncio.Event()
     server = asyncio.create_task(serve_app(app, "127.0.0.1", port, stop=stop))
@@ -97,6 +101,20 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     finally:
         stop.set()
         await asyncio.wait_for(server, 10)
+
+
+def browser_settings(tmp_path: Path, **changes: Any) -> Settings:
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ordertrack.db'}",
+        simulated_carrier_url="https://carrier.example",
+        **changes,
+    )
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    async with serve(browser_settings(tmp_path, **SUPPORT)) as served:
+        yield served
 
 
 async def run_chromium(
@@ -199,3 +217,26 @@ async def test_not_found_page_in_chromium(chromium: str, served: Served, tmp_pat
 
     assert "Tracking page not found" in text_of(dom)
     assert 'action="/t"' in dom
+
+
+async def test_carrier_report_page_in_chromium_with_basic_auth(chromium: str, tmp_path: Path) -> None:
+    settings = browser_settings(
+        tmp_path, api_keys={OPERATOR_KEY: ApiKey(role="operator", name=OPERATOR_NAME)}
+    )
+    async with serve(settings) as served:
+        await seed_shipments(settings.database_url, datetime.now(UTC))  # days from the window's edges
+        url = served.base_url.replace("http://", f"http://ops:{OPERATOR_KEY}@") + "/ops/carriers"
+        profile = tmp_path / "profile"
+        dom = await run_chromium(chromium, profile, url, "--dump-dom", size=DESKTOP)
+        screenshot = tmp_path / "carriers.png"
+        await run_chromium(chromium, profile, url, f"--screenshot={screenshot}", size=DESKTOP)
+        if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
+            shot = tmp_path / "docs.png"
+            await run_chromium(chromium, profile, url, f"--screenshot={shot}", scale=2, size=DESKTOP)
+            shutil.copyfile(shot, DOCS_CARRIERS_SCREENSHOT)
+
+    text = text_of(dom)
+    assert "Carrier performance" in text and OPERATOR_NAME in text
+    assert "dhl 1500 1200 600 400 200 60% 3 5 200 100 100" in text
+    assert dom.count("<polyline") >= 2 and "<circle" in dom
+    assert png_size(screenshot) == DESKTOP
