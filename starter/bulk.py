@@ -119,19 +119,12 @@ def parse_corrections(
 
 
 def check_state(view: OrderView) -> OrderState:
-    """The least state the domain's correction rules read: status, carrier and tracking number.
+    """The state the domain's correction rules read (status, carrier, tracking number): the view's progress.
 
     The CLI sees the order's view, not its full state (no address or history), so the rest is left
     out; `machine.check_correction` looks at nothing else.
     """
-    return OrderState.model_construct(
-        status=view.status,
-        status_since=view.status_since,
-        received_at=view.status_since,
-        delayed=view.delayed,
-        carrier=view.carrier,
-        tracking_number=view.tracking_number,
-    )
+    return OrderState.model_construct(**view.progress(), received_at=view.status_since)
 
 
 async def plan_row(client: Client, row: BulkRow) -> RowResult:

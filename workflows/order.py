@@ -49,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
         PollCadence,
         PollRequest,
         ShopEvent,
-        shop_event_id,
     )
     from ordertrack.domain.state import OrderState
     from ordertrack.domain.statuses import TRACKED
@@ -387,19 +386,8 @@ class OrderWorkflow:
         )
 
     def _shop_event(self, outcome: Outcome) -> ShopEvent:
-        state = outcome.state
-        return ShopEvent(
-            event_id=shop_event_id(self._order.order_id, state.version),
-            order_id=self._order.order_id,
-            status=state.status,
-            delayed=state.delayed,
-            at=max((entry.at for entry in outcome.entries), default=workflow.now()),
-            seq=state.version,
-            carrier=state.carrier,
-            tracking_number=state.tracking_number,
-            estimated_delivery=state.estimated_delivery,
-            delay_reason=state.delay_reason,
-        )
+        at = max((entry.at for entry in outcome.entries), default=workflow.now())
+        return ShopEvent.of(self._order.order_id, outcome.state, at)
 
     async def _deliver_messages(self, channel: Channel) -> None:
         """Send one channel's queued messages one at a time, in order, without holding up the order.

@@ -23,7 +23,8 @@ from ordertrack.domain.messages import (
 from ordertrack.domain.models import Order, PaymentStatus
 from ordertrack.domain.notices import PAYMENT_PENDING, MessageKind, Notice
 from ordertrack.domain.policy import TimingPolicy
-from ordertrack.domain.state import DelayKind, OrderState
+from ordertrack.domain.progress import DelayKind
+from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import (
     FINAL,
     NEEDS_TRACKING,
@@ -278,7 +279,13 @@ class _Change:
 
 
 def initial_state(order: Order, now: datetime) -> OrderState:
-    return OrderState(status_since=now, received_at=now, shipping_address=order.shipping_address)
+    return OrderState(
+        status=OrderStatus.RECEIVED,
+        status_since=now,
+        delayed=False,
+        received_at=now,
+        shipping_address=order.shipping_address,
+    )
 
 
 def on_start(order: Order, policy: TimingPolicy, now: datetime) -> Outcome:

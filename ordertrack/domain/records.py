@@ -1,6 +1,7 @@
 """Activity inputs (and the notify activities' result): what the workflow hands to the read model,
 the mailer, the carrier poller and the shop's webhook."""
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -9,6 +10,7 @@ from ordertrack.domain.models import Address, Order
 from ordertrack.domain.notices import Channel, MessageKind
 from ordertrack.domain.policy import TimingPolicy
 from ordertrack.domain.polling import PollState
+from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.domain.tracking import CarrierName, TrackingNumber
@@ -102,6 +104,8 @@ class ShopEvent(_Record):
 
     event_id: str
     order_id: str
+    # The rest is the order's progress (`OrderProgress`) in the contract's order, without
+    # `status_since` and `delay_kind`: the fields shops were promised, filled by name in `of`.
     status: OrderStatus
     delayed: bool
     at: AwareDatetime  # when the change happened
@@ -111,6 +115,14 @@ class ShopEvent(_Record):
     estimated_delivery: AwareDatetime | None = None
     delay_reason: str | None = None
 
-
-def shop_event_id(order_id: str, seq: int) -> str:
-    return f"evt_{order_id}_{seq}"
+    @classmethod
+    def of(cls, order_id: str, state: OrderState, at: datetime) -> "ShopEvent":
+        """The event for the order's state after a change that happened `at`."""
+        published = {name: value for name, value in state.progress().items() if name in cls.model_fields}
+        return cls(
+            event_id=f"evt_{order_id}_{state.version}",
+            order_id=order_id,
+            at=at,
+            seq=state.version,
+            **published,
+        )

@@ -1,36 +1,21 @@
 """The order's state as the workflow holds it (and carries across continue-as-new)."""
 
 from datetime import datetime
-from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, ConfigDict
 
 from ordertrack.domain.models import Address
-from ordertrack.domain.statuses import OrderStatus
+from ordertrack.domain.progress import OrderProgress
 from ordertrack.domain.timeline import TimelineEntry
 
 
-class DelayKind(StrEnum):
-    """Why an order is late, as a code: customers read it in their own language."""
+class OrderState(OrderProgress):
+    """The order's progress and what the workflow keeps to decide its next change."""
 
-    SHIP_BY = "ship_by"  # not handed to the carrier by the ship-by deadline
-    ESTIMATE_MOVED = "estimate_moved"  # the carrier moved its estimate later
-    ESTIMATE_MISSED = "estimate_missed"  # the carrier's estimate passed without delivery
-
-
-class OrderState(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    status: OrderStatus = OrderStatus.RECEIVED
-    status_since: AwareDatetime
     received_at: AwareDatetime
     shipping_address: Address
-    delayed: bool = False
-    delay_reason: str | None = None  # for ops, in English
-    delay_kind: DelayKind | None = None
-    carrier: str | None = None
-    tracking_number: str | None = None
-    estimated_delivery: AwareDatetime | None = None
     confirmed_at: AwareDatetime | None = None
     shipped_at: AwareDatetime | None = None
     delivered_at: AwareDatetime | None = None

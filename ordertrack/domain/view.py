@@ -1,25 +1,16 @@
 """The order's view: what the `status` query returns and what the read model stores."""
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from ordertrack.domain.models import Order
-from ordertrack.domain.state import DelayKind, OrderState
-from ordertrack.domain.statuses import OrderStatus
+from ordertrack.domain.progress import KeyedProgress
+from ordertrack.domain.state import OrderState
 from ordertrack.domain.timeline import TimelineEntry
 
 
-class OrderView(BaseModel):
+class OrderView(KeyedProgress):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    order_id: str
-    status: OrderStatus
-    status_since: AwareDatetime
-    delayed: bool
-    delay_reason: str | None = None
-    delay_kind: DelayKind | None = None
-    carrier: str | None = None
-    tracking_number: str | None = None
-    estimated_delivery: AwareDatetime | None = None
     tracking_token: str
     version: int
     timeline: tuple[TimelineEntry, ...] = ()
@@ -28,14 +19,7 @@ class OrderView(BaseModel):
 def order_view(order: Order, state: OrderState, tracking_token: str, *, timeline: bool = True) -> OrderView:
     return OrderView(
         order_id=order.order_id,
-        status=state.status,
-        status_since=state.status_since,
-        delayed=state.delayed,
-        delay_reason=state.delay_reason,
-        delay_kind=state.delay_kind,
-        carrier=state.carrier,
-        tracking_number=state.tracking_number,
-        estimated_delivery=state.estimated_delivery,
+        **state.progress(),
         tracking_token=tracking_token,
         version=state.version,
         timeline=state.timeline if timeline else (),

@@ -21,8 +21,8 @@ from ordertrack.domain.models import (
     PaymentStatus,
 )
 from ordertrack.domain.notices import MARKETING, PAYMENT_PENDING, MessageKind
+from ordertrack.domain.progress import DelayKind
 from ordertrack.domain.records import NotificationRequest
-from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.view import OrderView
 from ordertrack.locales import resolve_locale

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ordertrack.domain.carrier_report import Shipment
 from ordertrack.domain.machine import estimate_deadline
 from ordertrack.domain.models import Address, Item
+from ordertrack.domain.progress import KeyedProgress
 from ordertrack.domain.records import ChangeRecord, OrderRecord
-from ordertrack.domain.state import DelayKind
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
 from ordertrack.domain.view import OrderView
@@ -95,20 +95,11 @@ class _Row(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class StoredOrder(_Row):
+class StoredOrder(KeyedProgress, _Row):
     """One order as the read model holds it: the latest view plus the order's customer-facing facts."""
 
-    order_id: str
     workflow_id: str
     tracking_token: str
-    status: OrderStatus
-    status_since: AwareDatetime
-    delayed: bool
-    delay_reason: str | None
-    delay_kind: DelayKind | None
-    carrier: str | None
-    tracking_number: str | None
-    estimated_delivery: AwareDatetime | None
     version: int
     customer_name: str
     customer_email: str
@@ -181,18 +172,9 @@ def _now() -> datetime:
 
 
 def _view_columns(view: OrderView) -> dict[str, Any]:
-    return {
-        "status": view.status.value,
-        "status_since": view.status_since,
-        "delayed": view.delayed,
-        "delay_reason": view.delay_reason,
-        "delay_kind": view.delay_kind,
-        "carrier": view.carrier,
-        "tracking_number": view.tracking_number,
-        "estimated_delivery": view.estimated_delivery,
-        "tracking_token": view.tracking_token,  # an operator may have rotated it
-        "version": view.version,
-    }
+    """The row's columns that follow the view: its progress, version and tracking token (an
+    operator may have rotated it); the timeline has its own table."""
+    return {**view.progress(), "tracking_token": view.tracking_token, "version": view.version}
 
 
 def _promised_by(view: OrderView) -> datetime | None:

@@ -98,14 +98,8 @@ def _status_out(view: OrderView, res: Resources) -> OrderStatusOut:
     carrier_url = _carrier_link(res, view.carrier, view.tracking_number)
     return OrderStatusOut(
         order_id=view.order_id,
-        status=view.status,
-        status_since=view.status_since,
-        delayed=view.delayed,
-        delay_reason=view.delay_reason,
-        carrier=view.carrier,
-        tracking_number=view.tracking_number,
+        **view.progress(),
         carrier_tracking_url=carrier_url,
-        estimated_delivery=view.estimated_delivery,
         tracking_url=tracking_url(res.settings.public_url, view.tracking_token),
         version=view.version,
         timeline=list(view.timeline),
@@ -212,14 +206,8 @@ async def _order_answer(res: Resources, order_id: str, stamp: Stamp) -> Rendered
     carrier_url = _carrier_link(res, stored.carrier, stored.tracking_number)
     out = OrderOut(
         order_id=stored.order_id,
-        status=stored.status,
-        status_since=stored.status_since,
-        delayed=stored.delayed,
-        delay_reason=stored.delay_reason,
-        carrier=stored.carrier,
-        tracking_number=stored.tracking_number,
+        **stored.progress(),
         carrier_tracking_url=carrier_url,
-        estimated_delivery=stored.estimated_delivery,
         tracking_url=tracking_url(res.settings.public_url, stored.tracking_token),
         version=stored.version,
         timeline=timeline,

@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from ordertrack.carriers.registry import CarrierRegistry
 from ordertrack.contact import SupportContact
-from ordertrack.domain.state import DelayKind
+from ordertrack.domain.progress import DelayKind
 from ordertrack.domain.statuses import MAIN_LINE, OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
 from ordertrack.locales import negotiate

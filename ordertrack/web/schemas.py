@@ -5,10 +5,12 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Header, Path
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from ordertrack.domain.messages import Reason
 from ordertrack.domain.models import Address
+from ordertrack.domain.progress import KeyedProgress
 from ordertrack.domain.statuses import OrderStatus
 from ordertrack.domain.timeline import TimelineEntry
 from ordertrack.store.repository import NotificationRow
@@ -106,18 +108,13 @@ class StartedOrderOut(BaseModel):
     tracking_url: str
 
 
-class OrderSummaryOut(BaseModel):
+class OrderSummaryOut(KeyedProgress):
     """One order in a list: where it is, without its timeline."""
 
-    order_id: str
-    status: OrderStatus
-    status_since: AwareDatetime
-    delayed: bool
-    delay_reason: str | None = None
-    carrier: str | None = None
-    tracking_number: str | None = None
+    # Not in the API's answers (shops read the delay in `delay_reason`): taken with the rest of the
+    # progress from the view or row, left out of the JSON and of the OpenAPI document.
+    delay_kind: SkipJsonSchema[Any] = Field(default=None, exclude=True)
     carrier_tracking_url: str | None = None
-    estimated_delivery: AwareDatetime | None = None
     tracking_url: str
     version: int
 

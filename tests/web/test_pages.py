@@ -27,8 +27,9 @@ from ordertrack.domain.messages import (
 )
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.progress import DelayKind
 from ordertrack.domain.records import ChangeRecord, OrderRecord
-from ordertrack.domain.state import DelayKind, OrderState
+from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
 from ordertrack.domain.timeline import EntryKind, TimelineEntry
 from ordertrack.domain.tracking import TrackingEvent, TrackingSnapshot
