@@ -64,8 +64,9 @@ class SearchAttributes:
     )
 
 
-# Each search attribute and the field of the order's state it mirrors (the workflow upserts them
-# as the state changes; the client sets them at start).
+# Each search attribute and the field of the order's progress (`OrderProgress`) it mirrors (the
+# workflow upserts them as the state changes; the client sets them at start). A subset under
+# Temporal's own names and types, so mapped here by name; tests keep each a progress field.
 SEARCH_ATTRIBUTE_FIELDS: tuple[tuple[SearchAttributeKey[Any], str], ...] = (
     (SearchAttributes.ORDER_STATUS, "status"),
     (SearchAttributes.ORDER_DELAYED, "delayed"),

@@ -1,13 +1,14 @@
 """Test data built with the real domain: the contract's sample order and states in any status."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ordertrack.domain import machine
 from ordertrack.domain.models import Order
 from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.progress import DelayKind
 from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import NEEDS_TRACKING, OrderStatus
 
@@ -41,3 +42,21 @@ def state_in(status: OrderStatus, *, tracking: bool | None = None, **fields: Any
         values.update(carrier="simulated", tracking_number="SIM-ONTIME-1", shipped_at=NOW)
     values.update(fields)
     return base.model_copy(update=values)
+
+
+# Every field of the order's progress (`OrderProgress`) away from its default: a late parcel in
+# transit, so that a projection dropping one of them shows.
+LATE_PROGRESS: dict[str, Any] = {
+    "status": OrderStatus.IN_TRANSIT,
+    "status_since": NOW + timedelta(hours=1),
+    "delayed": True,
+    "delay_reason": "the carrier moved its estimate later",
+    "delay_kind": DelayKind.ESTIMATE_MOVED,
+    "carrier": "simulated",
+    "tracking_number": "SIM-DELAYED-1001",
+    "estimated_delivery": datetime(2026, 11, 25, 18, 0, tzinfo=UTC),
+}
+
+
+def late_state() -> OrderState:
+    return state_in(**LATE_PROGRESS)

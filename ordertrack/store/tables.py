@@ -74,6 +74,8 @@ orders = Table(
     Column("order_id", String(64), primary_key=True),
     Column("workflow_id", String(128), nullable=False),
     Column("tracking_token", String(128), nullable=False),
+    # The order's progress (`OrderProgress`), read into `StoredOrder` and written from the view by
+    # name; spelled out here because the migrations own the schema (lengths, types, nullability).
     Column("status", String(32), nullable=False),
     Column("status_since", UTCDateTime(), nullable=False),
     Column("delayed", Boolean(), nullable=False),

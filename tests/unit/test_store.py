@@ -19,6 +19,7 @@ from ordertrack.domain.machine import on_address_change, on_fulfillment, on_star
 from ordertrack.domain.messages import AddressChangeRequest, FulfillmentUpdate
 from ordertrack.domain.models import Address, Order
 from ordertrack.domain.policy import TimingPolicy
+from ordertrack.domain.progress import OrderProgress
 from ordertrack.domain.records import ChangeRecord, OrderRecord
 from ordertrack.domain.state import OrderState
 from ordertrack.domain.statuses import FulfillmentEvent, OrderStatus
@@ -27,7 +28,7 @@ from ordertrack.store import NotFoundError, NotificationKey, Store, create_engin
 from ordertrack.store.repository import NotificationStateError, OrderCursor, OrderFilter
 from ordertrack.store.stamps import BY_ORDER_ID, BY_TOKEN, Stamp, _EngineStamps, stamp_reader
 from ordertrack.store.tables import mail_recipients, metadata, notifications, orders
-from tests.factories import order_data
+from tests.factories import late_state, order_data
 
 NOW = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
 
@@ -196,6 +197,16 @@ async def test_saved_order_round_trips(store: Store) -> None:
     assert stored.shipping_address == record.order.shipping_address
     assert (stored.ship_city, stored.ship_country, stored.locale) == ("São Paulo", "BR", "pt-BR")
     assert await store.get_order("nope") is None
+
+
+async def test_every_progress_field_round_trips(store: Store) -> None:
+    """The row is written from the view's progress and read back into it by name, field for field."""
+    record, state = start()
+    late = late_state()
+    assert all(getattr(late, name) != getattr(state, name) for name in OrderProgress.model_fields)
+    await store.save_order(record_for(record.order, late, record.tracking_token))
+    stored = await store.get_order("1001")
+    assert stored is not None and stored.progress() == late.progress()
 
 
 async def test_get_order_by_token(store: Store) -> None:
