@@ -104,8 +104,9 @@ class ShopEvent(_Record):
 
     event_id: str
     order_id: str
-    # The rest is the order's progress (`OrderProgress`) in the contract's order, without
-    # `status_since` and `delay_kind`: the fields shops were promised, filled by name in `of`.
+    # status, delayed, carrier, tracking_number, estimated_delivery and delay_reason: the part of the
+    # order's progress (`OrderProgress`) shops were promised, in the contract's order, filled by name
+    # in `of` (status_since and delay_kind are not published).
     status: OrderStatus
     delayed: bool
     at: AwareDatetime  # when the change happened
